@@ -1,0 +1,1 @@
+"""Client plumbing: configuration, the connection, code upload, the local daemon."""

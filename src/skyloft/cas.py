@@ -1,0 +1,58 @@
+"""Content-addressed blob store on disk: a blob's id is the sha256 of its bytes.
+
+Used by the control plane for uploaded code and large payloads, and by
+workers as their local cache of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+
+
+def blob_id_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_blob_id(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class BlobStore:
+    """Blobs as files under `root/ab/abcdef…`, written atomically."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        os.makedirs(root, exist_ok=True)
+
+    def path(self, blob_id: str) -> str:
+        if len(blob_id) != 64 or not all(c in "0123456789abcdef" for c in blob_id):
+            raise ValueError(f"not a blob id: {blob_id!r}")
+        return os.path.join(self.root, blob_id[:2], blob_id)
+
+    def has(self, blob_id: str) -> bool:
+        return os.path.exists(self.path(blob_id))
+
+    def put(self, data: bytes, expected_id: str | None = None) -> str:
+        """Store `data`; refuse it when it does not hash to `expected_id`."""
+        blob_id = blob_id_of(data)
+        if expected_id and expected_id != blob_id:
+            raise ValueError(f"blob content hashes to {blob_id}, not {expected_id}")
+        path = self.path(blob_id)
+        if os.path.exists(path):
+            return blob_id
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+        return blob_id
+
+    def get(self, blob_id: str) -> bytes:
+        with open(self.path(blob_id), "rb") as f:
+            return f.read()

@@ -1,0 +1,1 @@
+"""The in-container runtime: `python -m skyloft.container`."""

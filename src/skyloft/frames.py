@@ -1,0 +1,129 @@
+"""Frames between a worker and its container, over the container's Unix socket.
+
+A frame is a kind byte and a list of byte-string fields, each length-prefixed.
+The format is deliberately tiny: the in-container runtime imports neither
+protobuf nor grpc (both cost more than a container's whole start budget),
+and the worker only slices bytes, never unpickling what a container sends.
+
+| kind    | fields                                                                    |
+|---------|---------------------------------------------------------------------------|
+| HELLO   | container id                                                              |
+| INIT    | function definition as JSON, pickled function (`serialized=True`) or b"" |
+| INPUTS  | (input id, call id, args) per input                                       |
+| OUTPUTS | (input id, status, data, message, traceback, duration) per output         |
+| LOG     | stream, text                                                              |
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from collections import deque
+
+HELLO, INIT, INPUTS, OUTPUTS, LOG = b"H", b"I", b"N", b"O", b"L"
+INPUT_FIELDS = 3
+OUTPUT_FIELDS = 6
+# Output statuses, as decimal digits of the OutputStatus numbers in proto/.
+SUCCESS, FAILURE, GEN_ITEM = b"0", b"1", b"6"
+STDOUT, STDERR = b"0", b"1"
+
+_HEADER = struct.Struct(">I")
+_LEN = struct.Struct(">I")
+MAX_FRAME = 1 << 30
+
+
+def encode(kind: bytes, fields: list[bytes]) -> bytes:
+    parts = [kind]
+    for value in fields:
+        parts.append(_LEN.pack(len(value)))
+        parts.append(value)
+    body = b"".join(parts)
+    return _HEADER.pack(len(body)) + body
+
+
+def decode(body: bytes) -> tuple[bytes, list[bytes]]:
+    kind, fields, pos, end = body[:1], [], 1, len(body)
+    view = memoryview(body)
+    while pos < end:
+        (length,) = _LEN.unpack_from(body, pos)
+        pos += _LEN.size
+        if pos + length > end:
+            raise ValueError("truncated frame")
+        fields.append(bytes(view[pos:pos + length]))
+        pos += length
+    return kind, fields
+
+
+class FrameSocket:
+    """Send and receive frames; `send` never blocks its caller on a full socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._reader = sock.makefile("rb", buffering=1 << 16)
+        self._lock = threading.Lock()
+        self._backlog: deque[bytes] = deque()
+        self._backlog_ready = threading.Condition(self._lock)
+        self._writer: threading.Thread | None = None
+        self.closed = False
+
+    def send(self, kind: bytes, fields: list[bytes]) -> None:
+        data = encode(kind, fields)
+        with self._lock:
+            if self.closed:
+                raise ConnectionError("container channel is closed")
+            if not self._backlog:
+                try:
+                    sent = self._sock.send(data, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    sent = 0
+                except OSError as exc:
+                    raise ConnectionError(f"container channel failed: {exc}") from None
+                if sent == len(data):
+                    return
+                data = data[sent:]
+            self._backlog.append(data)
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._drain, name="frame-writer", daemon=True)
+                self._writer.start()
+            self._backlog_ready.notify()
+
+    def _drain(self) -> None:
+        """Write what did not fit at once, in order, off the caller's thread."""
+        while True:
+            with self._lock:
+                while not self._backlog and not self.closed:
+                    self._backlog_ready.wait()
+                if self.closed:
+                    return
+                data = self._backlog[0]
+            try:
+                self._sock.sendall(data)
+            except OSError:
+                self.close()
+                return
+            with self._lock:
+                self._backlog.popleft()
+
+    def recv(self) -> tuple[bytes, list[bytes]] | None:
+        """The next frame, or None when the other side closed the socket."""
+        header = self._reader.read(_HEADER.size)
+        if len(header) < _HEADER.size:
+            return None
+        (length,) = _HEADER.unpack(header)
+        if length > MAX_FRAME:
+            raise ValueError(f"frame of {length} bytes is over the {MAX_FRAME} limit")
+        body = self._reader.read(length)
+        if len(body) < length:
+            return None
+        return decode(body)
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            self._backlog_ready.notify_all()
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()

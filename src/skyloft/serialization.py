@@ -1,0 +1,79 @@
+"""Pickling of arguments, results and exceptions.
+
+User values travel as opaque cloudpickle bytes: only the caller and the
+container ever unpickle them, never the control plane or the worker.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from types import TracebackType
+from typing import Any
+
+import cloudpickle
+
+from .exception import DeserializationError, RemoteError, SerializationError
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def serialize(obj: Any) -> bytes:
+    """Pickle `obj`, raising a SerializationError that names the value's type."""
+    try:
+        return cloudpickle.dumps(obj)
+    except Exception as exc:
+        raise SerializationError(
+            f"cannot pickle a value of type {type(obj).__name__!r} to send it: {exc}. "
+            "Pass plain data (numbers, strings, lists, dicts, dataclasses, arrays) instead."
+        ) from exc
+
+
+def deserialize(data: bytes) -> Any:
+    """Unpickle bytes produced by `serialize` on the other side."""
+    try:
+        return cloudpickle.loads(data)
+    except Exception as exc:
+        raise DeserializationError(
+            f"cannot unpickle a value sent by the function: {type(exc).__name__}: {exc}. "
+            "Is the package that defines it installed here too?"
+        ) from exc
+
+
+def user_traceback(tb: TracebackType | None) -> TracebackType | None:
+    """Drop skyloft's own leading frames so a traceback starts at the user's code."""
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        tb = tb.tb_next
+    return tb
+
+
+def serialize_exception(exc: BaseException) -> tuple[bytes, str, str]:
+    """Return (pickled exception with its traceback, one-line message, traceback text)."""
+    from tblib import pickling_support
+
+    tb = user_traceback(exc.__traceback__)
+    exc = exc.with_traceback(tb)
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    message = f"{type(exc).__name__}: {exc}"
+    pickling_support.install(exc)
+    try:
+        data = cloudpickle.dumps(exc)
+        cloudpickle.loads(data)
+    except Exception:
+        stand_in = RemoteError(f"{message}\n\nRemote traceback:\n{text}")
+        data = cloudpickle.dumps(stand_in)
+    return data, message, text
+
+
+def deserialize_exception(data: bytes, message: str, traceback_text: str) -> BaseException:
+    """Re-create the remote exception, with its traceback, for raising in the caller."""
+    from tblib import pickling_support
+
+    pickling_support.install()
+    try:
+        exc = cloudpickle.loads(data)
+    except Exception:
+        return RemoteError(f"{message}\n\nRemote traceback:\n{traceback_text}")
+    if not isinstance(exc, BaseException):
+        return RemoteError(message)
+    return exc

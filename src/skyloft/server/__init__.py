@@ -1,0 +1,1 @@
+"""The control plane: API, state store, scheduler, autoscaler, blobs and logs."""

@@ -1,0 +1,44 @@
+"""How many containers a function should have, from its queue and its history.
+
+The policy is Modal's: keep `min_containers` warm, add `buffer_containers`
+under load, never exceed `max_containers`, and stop containers idle for
+`scaledown_window`. Within those bounds we size for draining the queue in
+about `DRAIN_TARGET_S`, estimating an input's duration from the running
+average of finished inputs or, before any has finished, from how long the
+oldest running one has been going.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+DRAIN_TARGET_S = 0.25
+DEFAULT_MAX_CONTAINERS = 256
+
+
+@dataclass
+class Load:
+    queued: int
+    busy: int
+    est_duration_s: float
+
+
+@dataclass
+class Limits:
+    min_containers: int
+    max_containers: int
+    buffer_containers: int
+
+
+def desired_containers(load: Load, limits: Limits) -> int:
+    """Target container count for one function."""
+    needed = 0
+    if load.queued:
+        needed = max(1, math.ceil(load.queued * load.est_duration_s / DRAIN_TARGET_S))
+        needed = min(needed, load.queued + load.busy)
+    demand = max(load.busy, needed)
+    if demand:
+        demand += limits.buffer_containers
+    cap = limits.max_containers or DEFAULT_MAX_CONTAINERS
+    return min(max(limits.min_containers, demand), cap)

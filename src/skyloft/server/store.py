@@ -1,0 +1,240 @@
+"""Durable state in SQLite (WAL): apps, functions, calls, inputs and outputs.
+
+The scheduler keeps its queues in memory for speed; this store is what lets
+it rebuild them after a restart, so an accepted input is never lost.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from .._proto import pb
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS apps (
+    app_id TEXT PRIMARY KEY, name TEXT NOT NULL, state TEXT NOT NULL,
+    created_at REAL NOT NULL, stopped_at REAL
+);
+CREATE TABLE IF NOT EXISTS functions (
+    function_id TEXT PRIMARY KEY, app_id TEXT NOT NULL, spec BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS calls (
+    call_id TEXT PRIMARY KEY, function_id TEXT NOT NULL, created_at REAL NOT NULL,
+    n_inputs INTEGER NOT NULL DEFAULT 0, inputs_closed INTEGER NOT NULL DEFAULT 0,
+    cancelled INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS inputs (
+    call_id TEXT NOT NULL, idx INTEGER NOT NULL, args BLOB, args_blob TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (call_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outputs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL, idx INTEGER NOT NULL,
+    status INTEGER NOT NULL, data BLOB, data_blob TEXT, message TEXT, traceback TEXT,
+    log_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS outputs_by_call ON outputs (call_id, seq);
+CREATE INDEX IF NOT EXISTS outputs_by_input ON outputs (call_id, idx, status);
+CREATE TABLE IF NOT EXISTS containers (
+    container_id TEXT PRIMARY KEY, app_id TEXT NOT NULL, function_id TEXT NOT NULL,
+    function_name TEXT NOT NULL, worker_id TEXT NOT NULL, state TEXT NOT NULL,
+    started_at REAL NOT NULL, stopped_at REAL, pid INTEGER, reason TEXT
+);
+"""
+
+_GEN_ITEM = pb.GEN_ITEM
+
+
+@dataclass
+class StoredInput:
+    """An input that has no final output yet."""
+
+    call_id: str
+    idx: int
+    args: pb.Payload
+    attempts: int
+
+
+@dataclass
+class StoredCall:
+    call_id: str
+    function_id: str
+    n_inputs: int
+    inputs_closed: bool
+    cancelled: bool
+
+
+class Store:
+    """One SQLite connection shared by the server's threads under a lock."""
+
+    def __init__(self, path: str) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # ---- apps and functions ----
+
+    def add_app(self, app_id: str, name: str, state: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO apps VALUES (?, ?, ?, ?, NULL)", (app_id, name, state, time.time()))
+
+    def set_app_state(self, app_id: str, state: str) -> None:
+        stopped_at = time.time() if state == "stopped" else None
+        with self._tx() as db:
+            db.execute("UPDATE apps SET state = ?, stopped_at = ? WHERE app_id = ?", (state, stopped_at, app_id))
+
+    def apps(self) -> list[tuple[str, str, str, float]]:
+        return self._query("SELECT app_id, name, state, created_at FROM apps ORDER BY created_at")
+
+    def add_function(self, spec: pb.FunctionSpec) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO functions VALUES (?, ?, ?)",
+                (spec.function_id, spec.app_id, spec.SerializeToString()),
+            )
+
+    def live_functions(self) -> list[pb.FunctionSpec]:
+        """Functions of apps that were not stopped, to re-register after a restart."""
+        rows = self._query(
+            "SELECT f.spec FROM functions f JOIN apps a ON a.app_id = f.app_id WHERE a.state != 'stopped'"
+        )
+        return [pb.FunctionSpec.FromString(row[0]) for row in rows]
+
+    # ---- calls and inputs ----
+
+    def add_call(self, call_id: str, function_id: str, inputs: list[pb.Input], closed: bool) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO calls VALUES (?, ?, ?, ?, ?, 0)",
+                (call_id, function_id, time.time(), len(inputs), int(closed)),
+            )
+            _insert_inputs(db, call_id, inputs)
+
+    def add_inputs(self, call_id: str, inputs: list[pb.Input], closed: bool) -> None:
+        with self._tx() as db:
+            _insert_inputs(db, call_id, inputs)
+            db.execute(
+                "UPDATE calls SET n_inputs = n_inputs + ?, inputs_closed = ? WHERE call_id = ?",
+                (len(inputs), int(closed), call_id),
+            )
+
+    def get_call(self, call_id: str) -> StoredCall | None:
+        rows = self._query(
+            "SELECT call_id, function_id, n_inputs, inputs_closed, cancelled FROM calls WHERE call_id = ?",
+            (call_id,),
+        )
+        if not rows:
+            return None
+        cid, fid, n, closed, cancelled = rows[0]
+        return StoredCall(cid, fid, n, bool(closed), bool(cancelled))
+
+    def cancel_call(self, call_id: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE calls SET cancelled = 1 WHERE call_id = ?", (call_id,))
+
+    def set_attempts(self, call_id: str, idx: int, attempts: int) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE inputs SET attempts = ? WHERE call_id = ? AND idx = ?", (attempts, call_id, idx))
+
+    def unfinished_inputs(self) -> Iterable[tuple[str, StoredInput]]:
+        """(function_id, input) for every input without a final output, oldest first."""
+        rows = self._query(
+            """SELECT c.function_id, i.call_id, i.idx, i.args, i.args_blob, i.attempts
+               FROM inputs i JOIN calls c ON c.call_id = i.call_id
+               WHERE c.cancelled = 0 AND NOT EXISTS (
+                   SELECT 1 FROM outputs o WHERE o.call_id = i.call_id AND o.idx = i.idx AND o.status != ?)
+               ORDER BY c.created_at, i.idx""",
+            (_GEN_ITEM,),
+        )
+        for fid, call_id, idx, args, blob, attempts in rows:
+            yield fid, StoredInput(call_id, idx, pb.Payload(data=args or b"", blob_id=blob or ""), attempts)
+
+    # ---- outputs ----
+
+    def add_outputs(self, call_outputs: list[tuple[str, pb.Output]]) -> None:
+        """Record outputs and fill in their `seq` from the table's counter."""
+        with self._tx() as db:
+            for call_id, out in call_outputs:
+                cur = db.execute(
+                    "INSERT INTO outputs (call_id, idx, status, data, data_blob, message, traceback, log_seq) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (call_id, out.idx, out.status, out.data.data, out.data.blob_id, out.message,
+                     out.traceback, out.log_seq),
+                )
+                out.seq = cur.lastrowid
+
+    def outputs_after(self, call_id: str, after_seq: int, limit: int) -> list[pb.Output]:
+        rows = self._query(
+            "SELECT seq, idx, status, data, data_blob, message, traceback, log_seq FROM outputs "
+            "WHERE call_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (call_id, after_seq, limit),
+        )
+        return [
+            pb.Output(seq=s, idx=i, status=st, data=pb.Payload(data=d or b"", blob_id=b or ""),
+                      message=m or "", traceback=t or "", log_seq=ls)
+            for s, i, st, d, b, m, t, ls in rows
+        ]
+
+    # ---- containers ----
+
+    def add_container(self, container_id: str, app_id: str, function_id: str, function_name: str,
+                      worker_id: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO containers VALUES (?, ?, ?, ?, ?, 'starting', ?, NULL, NULL, NULL)",
+                (container_id, app_id, function_id, function_name, worker_id, time.time()),
+            )
+
+    def set_container_state(self, container_id: str, state: str, pid: int | None = None,
+                            reason: str | None = None) -> None:
+        stopped_at = time.time() if state == "stopped" else None
+        with self._tx() as db:
+            db.execute(
+                "UPDATE containers SET state = ?, pid = COALESCE(?, pid), reason = COALESCE(?, reason), "
+                "stopped_at = COALESCE(?, stopped_at) WHERE container_id = ?",
+                (state, pid, reason, stopped_at, container_id),
+            )
+
+    def mark_all_containers_stopped(self, reason: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE containers SET state = 'stopped', reason = ?, stopped_at = ? WHERE state != 'stopped'",
+                (reason, time.time()),
+            )
+
+    def containers(self, app_id: str = "") -> list[tuple]:
+        sql = ("SELECT container_id, app_id, function_name, worker_id, state, started_at, pid "
+               "FROM containers WHERE (? = '' OR app_id = ?) ORDER BY started_at")
+        return self._query(sql, (app_id, app_id))
+
+    def container_app(self, container_id: str) -> str | None:
+        rows = self._query("SELECT app_id FROM containers WHERE container_id = ?", (container_id,))
+        return rows[0][0] if rows else None
+
+
+def _insert_inputs(db: sqlite3.Connection, call_id: str, inputs: list[pb.Input]) -> None:
+    db.executemany(
+        "INSERT INTO inputs (call_id, idx, args, args_blob) VALUES (?, ?, ?, ?)",
+        [(call_id, i.idx, i.args.data, i.args.blob_id) for i in inputs],
+    )

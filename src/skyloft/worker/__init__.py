@@ -1,0 +1,1 @@
+"""The worker agent: runs containers for the control plane on one machine."""

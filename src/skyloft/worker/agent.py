@@ -1,0 +1,312 @@
+"""The worker agent: starts containers when told, relays their traffic, and
+reports what became of them.
+
+The agent faces the control plane through `ControlPlaneLink` (a direct object
+in the embedded server, a gRPC session for `skyloft worker`) and faces each
+container through a private Unix socket carrying `frames`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import skyloft
+
+from .. import frames, ids
+from .._proto import pb
+from ..frames import FrameSocket
+from .code import CodeMounts
+from .runtime import ContainerConfig, ContainerRuntime, Mount
+
+log = logging.getLogger("skyloft.worker")
+
+_ACCEPT_TIMEOUT_S = 60.0
+_STOP_GRACE_S = 3.0
+_WATCHDOG_S = 0.05
+_RUNTIME_SOURCE = os.path.dirname(os.path.dirname(os.path.abspath(skyloft.__file__)))
+
+
+class ControlPlaneLink(Protocol):
+    """What the agent reports to the control plane."""
+
+    def container_event(self, event: pb.ContainerEvent) -> None: ...
+    def container_outputs(self, outputs: pb.ContainerOutputs) -> None: ...
+    def container_log(self, container_id: str, stream: int, text: str) -> None: ...
+
+
+@dataclass
+class _Container:
+    container_id: str
+    spec: pb.FunctionSpec
+    workdir: str
+    socket_path: str
+    channel: FrameSocket | None = None
+    process: subprocess.Popen[bytes] | None = None
+    pending: list[list[bytes]] = field(default_factory=list)
+    inflight: list[str] = field(default_factory=list)
+    busy_since: float = 0.0
+    exit_reason: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class WorkerAgent:
+    def __init__(self, home: str, code: CodeMounts, runtime: ContainerRuntime, link: ControlPlaneLink,
+                 worker_id: str | None = None) -> None:
+        self.worker_id = worker_id or ids.new_id("wk")
+        self._home = home
+        self._code = code
+        self.runtime = runtime
+        self.link = link
+        self._containers: dict[str, _Container] = {}
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        os.makedirs(os.path.join(home, "containers"), exist_ok=True)
+        threading.Thread(target=self._watchdog, name="skyloft-watchdog", daemon=True).start()
+
+    def hello(self) -> pb.WorkerHello:
+        return pb.WorkerHello(worker_id=self.worker_id, hostname=socket.gethostname(),
+                              cpu=float(os.cpu_count() or 1), runtime=self.runtime.name,
+                              memory_mb=_memory_mb())
+
+    # ---- commands from the control plane (must not block) ----
+
+    def start_container(self, container_id: str, spec: pb.FunctionSpec) -> None:
+        workdir = os.path.join(self._home, "containers", container_id)
+        c = _Container(container_id, spec, workdir, os.path.join(workdir, "agent.sock"))
+        with self._lock:
+            self._containers[container_id] = c
+        threading.Thread(target=self._run_container, args=(c,), name=f"container-{container_id}",
+                         daemon=True).start()
+
+    def stop_container(self, container_id: str, reason: str) -> None:
+        with self._lock:
+            c = self._containers.get(container_id)
+        if c is not None:
+            self._kill(c, f"stopped: {reason}", graceful=True)
+
+    def dispatch(self, container_id: str, inputs: list[pb.ContainerInput]) -> None:
+        with self._lock:
+            c = self._containers.get(container_id)
+        if c is None:
+            return
+        fields: list[bytes] = []
+        for item in inputs:
+            fields += [item.input_id.encode(), item.call_id.encode(), item.args.data]
+        with c.lock:
+            if not c.inflight:
+                c.busy_since = time.monotonic()
+            c.inflight.extend(i.input_id for i in inputs)
+            if c.channel is None:
+                c.pending.append(fields)
+                return
+        try:
+            c.channel.send(frames.INPUTS, fields)
+        except ConnectionError:
+            pass  # the container is gone; its exit reports the inputs it held
+
+    def stop_all(self, reason: str) -> None:
+        with self._lock:
+            containers = list(self._containers.values())
+        for c in containers:
+            self._kill(c, f"stopped: {reason}", graceful=False)
+
+    def shutdown(self) -> None:
+        self._stopped.set()
+        self.stop_all("worker shutting down")
+
+    # ---- one container's life ----
+
+    def _run_container(self, c: _Container) -> None:
+        reason = ""
+        try:
+            listener = self._launch(c)
+            self.link.container_event(pb.ContainerEvent(
+                container_id=c.container_id, kind=pb.ContainerEvent.STARTED, pid=c.process.pid))
+            self._serve(c, listener)
+        except Exception as exc:
+            log.exception("container %s failed", c.container_id)
+            reason = f"could not start: {exc}"
+            self.link.container_log(c.container_id, pb.LogLine.SYSTEM, f"container failed to start: {exc}\n")
+        exit_code = self._reap(c)
+        reason = c.exit_reason or reason or _describe_exit(exit_code)
+        with self._lock:
+            self._containers.pop(c.container_id, None)
+        shutil.rmtree(c.workdir, ignore_errors=True)
+        self.link.container_event(pb.ContainerEvent(
+            container_id=c.container_id, kind=pb.ContainerEvent.EXITED, exit_code=exit_code, reason=reason))
+
+    def _launch(self, c: _Container) -> socket.socket:
+        os.makedirs(c.workdir, exist_ok=True)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(c.socket_path)
+        listener.listen(1)
+        code_dir = self._code.materialize(c.spec.code_manifest_id) if c.spec.code_manifest_id else ""
+        mounts = [Mount(_RUNTIME_SOURCE, "/skyloft/runtime"), Mount(c.workdir, "/skyloft/agent", False)]
+        if code_dir:
+            mounts.append(Mount(code_dir, "/skyloft/code"))
+        seen = {m.target: self.runtime.visible_path(m) for m in mounts}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "HOME": c.workdir,
+            "PYTHONPATH": os.pathsep.join(p for p in (seen.get("/skyloft/code"), seen["/skyloft/runtime"]) if p),
+            "SKYLOFT_CONTAINER_ID": c.container_id,
+            "SKYLOFT_CONTAINER_SOCKET": os.path.join(seen["/skyloft/agent"], "agent.sock"),
+            **dict(c.spec.env),
+        }
+        config = ContainerConfig(c.container_id, ["-m", "skyloft.container"], env, c.workdir, mounts,
+                                 cpu=c.spec.cpu, memory_mb=c.spec.memory_mb)
+        c.process = self.runtime.start(config)
+        for stream, pipe in ((pb.LogLine.STDOUT, c.process.stdout), (pb.LogLine.STDERR, c.process.stderr)):
+            threading.Thread(target=self._pump_pipe, args=(c, stream, pipe), daemon=True).start()
+        return listener
+
+    def _serve(self, c: _Container, listener: socket.socket) -> None:
+        """Accept the container's connection, then relay its frames until it closes."""
+        listener.settimeout(0.05)
+        deadline = time.monotonic() + _ACCEPT_TIMEOUT_S
+        while True:
+            try:
+                conn, _ = listener.accept()
+                break
+            except socket.timeout:
+                if c.process.poll() is not None or c.exit_reason:
+                    return
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the container did not connect to its worker within 60s") from None
+        listener.close()
+        conn.settimeout(None)
+        channel = FrameSocket(conn)
+        hello = channel.recv()
+        if hello is None or hello != (frames.HELLO, [c.container_id.encode()]):
+            raise ConnectionError("the container sent no valid hello")
+        channel.send(frames.INIT, [_definition(c.spec), c.spec.serialized_function.data])
+        with c.lock:
+            c.channel = channel
+            pending, c.pending = c.pending, []
+        for fields in pending:
+            channel.send(frames.INPUTS, fields)
+        try:
+            self._relay(c, channel)
+        finally:
+            channel.close()
+
+    def _relay(self, c: _Container, channel: FrameSocket) -> None:
+        while True:
+            frame = channel.recv()
+            if frame is None:
+                return
+            kind, fields = frame
+            if kind == frames.OUTPUTS:
+                outputs = _outputs_message(c.container_id, fields)
+                self._note_outputs(c, outputs)
+                self.link.container_outputs(outputs)
+            elif kind == frames.LOG and len(fields) == 2:
+                self.link.container_log(c.container_id, int(fields[0]), fields[1].decode("utf-8", "replace"))
+
+    def _note_outputs(self, c: _Container, outputs: pb.ContainerOutputs) -> None:
+        """Track which input the container works on now, for its timeout."""
+        done = {o.input_id for o in outputs.outputs if o.status != pb.GEN_ITEM}
+        with c.lock:
+            if done:
+                c.inflight = [i for i in c.inflight if i not in done]
+                c.busy_since = time.monotonic()
+
+    def _pump_pipe(self, c: _Container, stream: int, pipe) -> None:
+        """Forward what the process wrote to its stdout/stderr file descriptors."""
+        fd = pipe.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.link.container_log(c.container_id, stream, chunk.decode("utf-8", "replace"))
+
+    def _reap(self, c: _Container) -> int:
+        if c.process is None:
+            return -1
+        try:
+            return c.process.wait(timeout=_STOP_GRACE_S + 1)
+        except subprocess.TimeoutExpired:
+            _signal_group(c.process, signal.SIGKILL)
+            return c.process.wait()
+
+    def _kill(self, c: _Container, reason: str, graceful: bool) -> None:
+        with c.lock:
+            if c.exit_reason:
+                return
+            c.exit_reason = reason
+        if c.process is None:
+            return
+        if graceful:
+            _signal_group(c.process, signal.SIGTERM)
+            threading.Timer(_STOP_GRACE_S, _signal_group, args=(c.process, signal.SIGKILL)).start()
+        else:
+            _signal_group(c.process, signal.SIGKILL)
+
+    def _watchdog(self) -> None:
+        """Kill containers whose current input ran past the function's timeout."""
+        while not self._stopped.wait(_WATCHDOG_S):
+            now = time.monotonic()
+            with self._lock:
+                containers = list(self._containers.values())
+            for c in containers:
+                timeout = c.spec.timeout
+                if timeout > 0 and c.inflight and now - c.busy_since > timeout:
+                    self._kill(c, "timeout", graceful=False)
+
+
+def _definition(spec: pb.FunctionSpec) -> bytes:
+    """What the in-container runtime needs to find and run the function."""
+    return json.dumps({"module": spec.module, "qualname": spec.qualname, "name": spec.name,
+                       "is_generator": spec.is_generator, "function_id": spec.function_id,
+                       "app_id": spec.app_id, "app_name": spec.app_name}).encode()
+
+
+def _outputs_message(container_id: str, fields: list[bytes]) -> pb.ContainerOutputs:
+    """Parse an OUTPUTS frame; the pickled data stays opaque bytes."""
+    message = pb.ContainerOutputs(container_id=container_id)
+    if len(fields) % frames.OUTPUT_FIELDS:
+        raise ValueError("malformed outputs frame from container")
+    for i in range(0, len(fields), frames.OUTPUT_FIELDS):
+        input_id, status, data, text, tb, duration = fields[i:i + frames.OUTPUT_FIELDS]
+        message.outputs.add(input_id=input_id.decode(), status=int(status), data=pb.Payload(data=data),
+                            message=text.decode("utf-8", "replace"), traceback=tb.decode("utf-8", "replace"),
+                            duration_s=float(duration))
+    return message
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        detail = {"SIGSEGV": " (segmentation fault)", "SIGKILL": " (killed; out of memory?)"}.get(name, "")
+        return f"killed by signal {name}{detail}"
+    return f"exited with code {code}"
+
+
+def _memory_mb() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // (1 << 20)
+    except (ValueError, OSError):
+        return 0

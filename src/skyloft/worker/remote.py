@@ -1,0 +1,92 @@
+"""`skyloft worker`: a worker agent in its own process, joined to a control
+plane over one long-lived gRPC stream (`WorkerSession`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator
+
+from .._proto import pb
+from ..cas import BlobStore
+from ..exception import Error
+from .agent import WorkerAgent
+from .code import CodeMounts
+from .runtime import detect_runtime
+
+log = logging.getLogger("skyloft.worker")
+
+_RECONNECT_MAX_S = 5.0
+
+
+class SessionLink:
+    """The agent's reports, queued for the current session's request stream."""
+
+    def __init__(self) -> None:
+        self.outbox: queue.Queue[pb.WorkerMessage] = queue.Queue()
+
+    def container_event(self, event: pb.ContainerEvent) -> None:
+        self.outbox.put(pb.WorkerMessage(event=event))
+
+    def container_outputs(self, outputs: pb.ContainerOutputs) -> None:
+        self.outbox.put(pb.WorkerMessage(outputs=outputs))
+
+    def container_log(self, container_id: str, stream: int, text: str) -> None:
+        self.outbox.put(pb.WorkerMessage(log=pb.ContainerLog(container_id=container_id, stream=stream, text=text)))
+
+
+def fetch_blob(client, blob_id: str) -> bytes:
+    return b"".join(chunk.data for chunk in client.stream("BlobGet", pb.BlobRef(blob_id=blob_id)))
+
+
+def run_worker(client, home: str, runtime_name: str | None = None) -> None:
+    """Serve the control plane until interrupted, reconnecting after failures."""
+    link = SessionLink()
+    code = CodeMounts(os.path.join(home, "code"), BlobStore(os.path.join(home, "blobs")),
+                      fetch=lambda blob_id: fetch_blob(client, blob_id))
+    agent = WorkerAgent(home, code, detect_runtime(runtime_name), link)
+    if not agent.runtime.isolated:
+        log.warning("containers run with the 'process' runtime: they are not isolated from this machine")
+    delay = 0.1
+    try:
+        while True:
+            started = time.monotonic()
+            try:
+                _session(client, agent, link)
+            except Error as exc:
+                log.warning("lost the control plane at %s: %s", client.url, exc)
+            agent.stop_all("the worker lost its control plane")
+            delay = 0.1 if time.monotonic() - started > 10 else min(delay * 2, _RECONNECT_MAX_S)
+            time.sleep(delay)
+    finally:
+        agent.shutdown()
+
+
+def _session(client, agent: WorkerAgent, link: SessionLink) -> None:
+    ended = threading.Event()
+    while not link.outbox.empty():
+        link.outbox.get_nowait()
+
+    def requests() -> Iterator[pb.WorkerMessage]:
+        yield pb.WorkerMessage(hello=agent.hello())
+        while not ended.is_set():
+            try:
+                yield link.outbox.get(timeout=0.5)
+            except queue.Empty:
+                continue
+
+    log.info("worker %s joining %s", agent.worker_id, client.url)
+    try:
+        for message in client.stream("WorkerSession", requests()):
+            kind = message.WhichOneof("msg")
+            if kind == "start":
+                agent.start_container(message.start.container_id, message.start.spec)
+            elif kind == "stop":
+                agent.stop_container(message.stop.container_id, message.stop.reason)
+            elif kind == "inputs":
+                agent.dispatch(message.inputs.container_id, list(message.inputs.inputs))
+    finally:
+        ended.set()

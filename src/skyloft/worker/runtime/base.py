@@ -1,0 +1,46 @@
+"""The interface between the worker agent and a container runtime.
+
+A runtime turns a `ContainerConfig` into a running process whose stdout and
+stderr are pipes. Isolating runtimes (namespaces, overlay root, cgroups) and
+the unisolated `process` runtime share this interface; the agent does not
+know which one it drives.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host directory made visible inside the container."""
+
+    source: str
+    target: str
+    read_only: bool = True
+
+
+@dataclass
+class ContainerConfig:
+    container_id: str
+    args: list[str]                     # arguments to the container's Python interpreter
+    env: dict[str, str]
+    workdir: str                        # host directory that is the container's scratch space
+    mounts: list[Mount] = field(default_factory=list)
+    cpu: float = 0.0                    # cores; 0 = no limit
+    memory_mb: int = 0                  # 0 = no limit
+
+
+class ContainerRuntime(ABC):
+    name: str
+    isolated: bool
+
+    @abstractmethod
+    def visible_path(self, mount: Mount) -> str:
+        """Where the container sees `mount`."""
+
+    @abstractmethod
+    def start(self, config: ContainerConfig) -> subprocess.Popen[bytes]:
+        """Start the container; its stdout and stderr must be pipes."""
