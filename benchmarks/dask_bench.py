@@ -13,8 +13,6 @@ from contextlib import contextmanager
 
 from benchmarks.common import Params, latency_row, throughput_row, time_calls, timed
 
-SYSTEM = "dask"
-
 
 @contextmanager
 def session():

@@ -26,7 +26,6 @@ from benchmarks.common import (
     wall_row,
 )
 
-SYSTEM = "floor"
 WORKERS = 2
 PING = b"ping0000"
 

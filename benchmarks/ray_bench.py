@@ -2,8 +2,8 @@
 
 * round trip: ``ray.get(noop.remote(x))``;
 * map: ``ray.get([noop.remote(i) for i in range(n)])``;
-* cold start: a new actor plus its first method call (Ray may hand the actor an idle,
-  pre-started worker process, so this is an optimistic figure for Ray).
+* cold start: a new actor plus its first method call; Ray has no scale-to-zero for
+  tasks, and each actor needs a worker process of its own.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import time
 from contextlib import contextmanager
 
 from benchmarks.common import Params, latency_row, throughput_row, time_calls, timed
-
-SYSTEM = "ray"
 
 
 @contextmanager

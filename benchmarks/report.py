@@ -79,7 +79,8 @@ def benchmark_markdown(bench: str, by_system: dict) -> str:
     for system in sorted(by_system, key=SYSTEM_ORDER.index):
         for row in by_system[system]["rows"]:
             result = format_result(bench, row)
-            lines.append(f"| {system} | {row['label']} | {result} | {target_status(bench, system, row)} |")
+            target = target_status(bench, system, row)
+            lines.append(f"| {system} | {row['label']} | {result} | {target} |")
     return "\n".join(lines)
 
 

@@ -14,7 +14,6 @@ printed as markdown tables.
 from __future__ import annotations
 
 import argparse
-import datetime
 import importlib
 import json
 import os
@@ -31,6 +30,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 from benchmarks import report
 from benchmarks.common import BENCHMARKS, FULL, QUICK, Params
 from benchmarks.machine import machine_info, package_versions
+from benchmarks.skyloft_bench import stop_leftover_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # System name -> module; the floor runs first, before any framework has started threads.
@@ -47,16 +47,23 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
 
 
-def run_system(system: str, benches: list[str], params: Params) -> dict[str, list[dict]]:
-    """Run ``benches`` for one system in this process; return result rows per benchmark.
+def implemented(system: str, benches: list[str]) -> list[str]:
+    """Return those of ``benches`` that ``system`` implements (importing no framework)."""
+    module = importlib.import_module(SYSTEMS[system])
+    return [bench for bench in benches if hasattr(module, bench)]
 
-    Benchmarks the system does not implement are left out; failures become error rows.
+
+def run_system(system: str, benches: list[str], params: Params, out: Path) -> None:
+    """Run ``benches`` for one system in this process, saving rows per benchmark to ``out``.
+
+    ``out`` is rewritten after every benchmark, so a run killed later keeps what it
+    measured. A failing benchmark becomes an error row; a failing session start or stop
+    becomes an error row for every benchmark that has no result yet.
     """
+    results: dict[str, list[dict]] = {}
     try:
         module = importlib.import_module(SYSTEMS[system])
-        benches = [b for b in benches if hasattr(module, b)]
         with module.session() as ctx:
-            results = {}
             for bench in benches:
                 print(f"[{system}] {bench} ...", file=sys.stderr, flush=True)
                 try:
@@ -65,14 +72,17 @@ def run_system(system: str, benches: list[str], params: Params) -> dict[str, lis
                     traceback.print_exc()
                     results[bench] = [{"label": bench, "error": _error(exc)}]
                 for row in results[bench]:
-                    print(f"[{system}] {bench}: {report.format_result(bench, row)}", file=sys.stderr)
-            return results
+                    result = report.format_result(bench, row)
+                    print(f"[{system}] {bench}: {row['label']}: {result}", file=sys.stderr)
+                out.write_text(json.dumps(results))
     except Exception as exc:
         traceback.print_exc()
-        return {bench: [{"label": "setup", "error": _error(exc)}] for bench in benches}
+        for bench in benches:
+            results.setdefault(bench, [{"label": "session", "error": _error(exc)}])
+    out.write_text(json.dumps(results))
 
 
-def run_isolated(system: str, benches: list[str], quick: bool, timeout: float) -> dict[str, list[dict]]:
+def run_isolated(system: str, benches: list[str], quick: bool, timeout: float) -> dict:
     """Run one system in a child process with its own SKYLOFT_HOME, killed after ``timeout`` s."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{system}-") as scratch:
         out = Path(scratch) / "results.json"
@@ -89,12 +99,11 @@ def run_isolated(system: str, benches: list[str], quick: bool, timeout: float) -
             child.wait()
             failure = f"timed out after {timeout:.0f} s"
         if system == "skyloft" and child.returncode != 0:
-            from benchmarks.skyloft_bench import stop_leftover_server
-
             stop_leftover_server(home)
-        if out.exists():
-            return json.loads(out.read_text())
-        return {bench: [{"label": "run", "error": failure}] for bench in benches}
+        results = json.loads(out.read_text()) if out.exists() else {}
+        for bench in benches:
+            results.setdefault(bench, [{"label": "run", "error": failure}])
+        return results
 
 
 def results_path(quick: bool) -> Path:
@@ -104,7 +113,7 @@ def results_path(quick: bool) -> Path:
     return REPO_ROOT / "benchmarks" / "results" / name
 
 
-def merge_results(path: Path, quick: bool, params: Params, new: dict[str, dict[str, list[dict]]]) -> dict:
+def merge_results(path: Path, quick: bool, params: Params, new: dict) -> dict:
     """Merge ``new`` rows (per benchmark, per system) into the document at ``path`` and save it."""
     earlier = json.loads(path.read_text())["results"] if path.exists() else {}
     doc = {"machine": machine_info(), "versions": package_versions(), "quick": quick, "results": earlier}
@@ -126,18 +135,21 @@ def _names(values: list[str] | None, known: dict) -> list[str]:
     wanted = {name for value in values for name in value.split(",") if name}
     unknown = wanted - set(known)
     if unknown:
-        raise SystemExit(f"unknown name(s): {', '.join(sorted(unknown))}; choose from {', '.join(known)}")
+        raise SystemExit(f"unknown: {', '.join(sorted(unknown))}; choose from {', '.join(known)}")
     return [name for name in known if name in wanted]
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments; run each selected system in isolation, then save and print results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", action="append", metavar="NAME", help=f"benchmarks: {', '.join(BENCHMARKS)}")
-    parser.add_argument("--systems", action="append", metavar="NAME", help=f"systems: {', '.join(SYSTEMS)}")
+    parser.add_argument("--only", action="append", metavar="NAME",
+                        help=f"benchmarks: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--systems", action="append", metavar="NAME",
+                        help=f"systems: {', '.join(SYSTEMS)}")
     parser.add_argument("--quick", action="store_true", help="small sizes for a fast smoke run")
     parser.add_argument("--timeout", type=float, help="seconds per system (default 900, quick 300)")
-    parser.add_argument("--out", type=Path, help="results file (default benchmarks/results/<date>-<host>.json)")
+    parser.add_argument("--out", type=Path,
+                        help="results file (default benchmarks/results/<date>-<host>.json)")
     parser.add_argument("--child", choices=SYSTEMS, help=argparse.SUPPRESS)
     parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -145,13 +157,16 @@ def main(argv: list[str] | None = None) -> None:
     params = QUICK if args.quick else FULL
 
     if args.child:
-        args.child_out.write_text(json.dumps(run_system(args.child, benches, params)))
+        run_system(args.child, benches, params, args.child_out)
         return
 
     timeout = args.timeout or (300 if args.quick else 900)
     new: dict[str, dict[str, list[dict]]] = {}
     for system in _names(args.systems, SYSTEMS):
-        for bench, rows in run_isolated(system, benches, args.quick, timeout).items():
+        todo = implemented(system, benches)
+        if not todo:
+            continue
+        for bench, rows in run_isolated(system, todo, args.quick, timeout).items():
             new.setdefault(bench, {})[system] = rows
     path = args.out or results_path(args.quick)
     doc = merge_results(path, args.quick, params, new)

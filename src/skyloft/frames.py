@@ -9,6 +9,7 @@ and the worker only slices bytes, never unpickling what a container sends.
 |---------|---------------------------------------------------------------------------|
 | HELLO   | container id                                                              |
 | INIT    | function definition as JSON, pickled function (`serialized=True`) or b"" |
+| READY   | (none): the function is loaded, inputs may come                           |
 | INPUTS  | (input id, call id, args) per input                                       |
 | OUTPUTS | (input id, status, data, message, traceback, duration) per output         |
 | LOG     | stream, text                                                              |
@@ -21,7 +22,7 @@ import struct
 import threading
 from collections import deque
 
-HELLO, INIT, INPUTS, OUTPUTS, LOG = b"H", b"I", b"N", b"O", b"L"
+HELLO, INIT, READY, INPUTS, OUTPUTS, LOG = b"H", b"I", b"R", b"N", b"O", b"L"
 INPUT_FIELDS = 3
 OUTPUT_FIELDS = 6
 # Output statuses, as decimal digits of the OutputStatus numbers in proto/.

@@ -9,6 +9,7 @@ the manifest maps relative paths to blob ids and is itself a blob.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import site
@@ -26,6 +27,7 @@ _MAX_FILES = 5000
 _CHUNK = 1 << 20
 
 
+@functools.lru_cache(maxsize=1)
 def _installed_roots() -> tuple[str, ...]:
     paths = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
     paths.update(site.getsitepackages() if hasattr(site, "getsitepackages") else [])

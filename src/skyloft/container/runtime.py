@@ -157,7 +157,7 @@ class ContainerRuntime:
 
 def _output(input_id: bytes, status: bytes, data: bytes, message: str = "", traceback: str = "",
             start: float | None = None) -> list[bytes]:
-    duration = b"%f" % (time.perf_counter() - start) if start is not None else b"0"
+    duration = b"%.9f" % (time.perf_counter() - start) if start is not None else b"0"
     return [input_id, status, data, message.encode("utf-8", "replace"),
             traceback.encode("utf-8", "replace"), duration]
 
@@ -186,6 +186,7 @@ def main() -> None:
     runtime = ContainerRuntime(channel, json.loads(definition_json), pickled_function)
     sys.stdout, sys.stderr = runtime.stdout, runtime.stderr
     runtime.load()
+    channel.send(frames.READY, [])
     try:
         runtime.run()
     finally:

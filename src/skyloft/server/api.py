@@ -152,7 +152,6 @@ class Api:
         if request.wait_s > 0:
             got = self.scheduler.wait_outputs(call_id, 0, min(request.wait_s, _MAX_WAIT_S), _MAX_OUTPUTS)
             response.outputs.extend(got.outputs)
-            response.log_seq = got.log_seq
         return response
 
     def FunctionPutInputs(self, request: pb.PutInputsRequest, context) -> pb.Empty:

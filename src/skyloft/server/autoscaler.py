@@ -31,8 +31,12 @@ class Limits:
     buffer_containers: int
 
 
-def desired_containers(load: Load, limits: Limits) -> int:
-    """Target container count for one function."""
+def desired_containers(load: Load, limits: Limits, current: int) -> int:
+    """Target container count for one function.
+
+    Growth is capped at doubling per tick (plus the warm pool), so one noisy
+    duration estimate cannot start a crowd of containers at once.
+    """
     needed = 0
     if load.queued:
         needed = max(1, math.ceil(load.queued * load.est_duration_s / DRAIN_TARGET_S))
@@ -41,4 +45,5 @@ def desired_containers(load: Load, limits: Limits) -> int:
     if demand:
         demand += limits.buffer_containers
     cap = limits.max_containers or DEFAULT_MAX_CONTAINERS
+    demand = min(demand, max(1, 2 * current) + limits.buffer_containers)
     return min(max(limits.min_containers, demand), cap)

@@ -23,17 +23,19 @@ class LogHub:
         os.makedirs(log_dir, exist_ok=True)
         self._cond = threading.Condition()
         self._seq = 0
+        self._last_by_app: dict[str, int] = {}
         self._recent: dict[str, deque[pb.LogLine]] = {}
         self._files: dict[str, object] = {}
 
-    @property
-    def seq(self) -> int:
-        return self._seq
+    def last_seq(self, app_id: str) -> int:
+        """Seq of the app's latest line: a result waits until the caller has shown it."""
+        return self._last_by_app.get(app_id, 0)
 
     def append(self, app_id: str, container_id: str, function_name: str, stream: int, text: str) -> int:
         """Record one chunk of output and wake followers; returns its seq."""
         with self._cond:
             self._seq += 1
+            self._last_by_app[app_id] = self._seq
             line = pb.LogLine(seq=self._seq, container_id=container_id, function_name=function_name,
                               stream=stream, text=text)
             self._recent.setdefault(app_id, deque(maxlen=_KEEP_PER_APP)).append(line)

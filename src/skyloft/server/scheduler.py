@@ -77,7 +77,7 @@ class FunctionState:
     spec: pb.FunctionSpec
     queue: deque[QueuedInput] = field(default_factory=deque)
     containers: dict[str, ContainerState] = field(default_factory=dict)
-    ema_duration_s: float = 0.0
+    ema_duration_s: float | None = None
 
     def live_containers(self) -> list[ContainerState]:
         return [c for c in self.containers.values() if not c.stop_reason]
@@ -93,7 +93,6 @@ class CallState:
     cancelled: bool = False
     n_final: int = 0
     outputs: list[pb.Output] = field(default_factory=list)
-    done_at: float = 0.0
 
     @property
     def done(self) -> bool:
@@ -122,6 +121,7 @@ class Scheduler:
         self.containers: dict[str, ContainerState] = {}
         self.workers: dict[str, WorkerHandle] = {}
         self._delayed: list[tuple[float, int, str, QueuedInput]] = []
+        self._done_calls: deque[tuple[float, str]] = deque()
         self._delay_counter = itertools.count()
         self._loop = threading.Thread(target=self._run_loop, name="skyloft-autoscaler", daemon=True)
 
@@ -234,7 +234,7 @@ class Scheduler:
                 remaining = deadline - time.monotonic()
                 if outputs or call.done or remaining <= 0:
                     return pb.GetOutputsResponse(
-                        outputs=outputs, log_seq=self._logs.seq, n_inputs=call.n_inputs,
+                        outputs=outputs, n_inputs=call.n_inputs,
                         inputs_closed=call.inputs_closed)
                 call.cond.wait(remaining)
 
@@ -243,7 +243,7 @@ class Scheduler:
         if stored is None:
             raise NotFoundError(f"function call {call_id!r} not found")
         return pb.GetOutputsResponse(
-            outputs=self.store.outputs_after(call_id, after_seq, limit), log_seq=self._logs.seq,
+            outputs=self.store.outputs_after(call_id, after_seq, limit),
             n_inputs=stored.n_inputs, inputs_closed=stored.inputs_closed)
 
     def cancel(self, call_id: str) -> None:
@@ -302,9 +302,9 @@ class Scheduler:
 
     def _batch_size(self, fs: FunctionState, n_ready: int) -> int:
         """Hand out about `_BATCH_WORK_S` of work at a time to amortise messaging."""
-        if fs.ema_duration_s <= 0:
+        if fs.ema_duration_s is None:
             return 1
-        by_time = max(1, int(_BATCH_WORK_S / fs.ema_duration_s))
+        by_time = max(1, int(_BATCH_WORK_S / max(fs.ema_duration_s, 1e-6)))
         fair_share = math.ceil(len(fs.queue) / max(1, n_ready))
         return max(1, min(by_time, fair_share, _MAX_BATCH))
 
@@ -349,11 +349,11 @@ class Scheduler:
                 q = _pop_inflight(c, out.input_id)
                 if q is None:
                     continue
-                fs.ema_duration_s = out.duration_s if fs.ema_duration_s <= 0 else (
+                fs.ema_duration_s = out.duration_s if fs.ema_duration_s is None else (
                     0.8 * fs.ema_duration_s + 0.2 * out.duration_s)
                 finished.append((q, out.status, out.data, out.message, out.traceback))
             if items:
-                self._publish(items)
+                self._publish(fs.spec.app_id, items)
             now = time.monotonic()
             if c.inflight:
                 c.busy_since = now
@@ -425,13 +425,13 @@ class Scheduler:
                 continue
             finals.append((q.call_id, pb.Output(idx=q.idx, status=status, data=data, message=message,
                                                 traceback=tb)))
-        self._publish(finals)
+        self._publish(spec.app_id, finals)
 
-    def _publish(self, outputs: list[tuple[str, pb.Output]]) -> None:
+    def _publish(self, app_id: str, outputs: list[tuple[str, pb.Output]]) -> None:
         """Persist outputs, then wake the callers waiting for them."""
         if not outputs:
             return
-        log_seq = self._logs.seq
+        log_seq = self._logs.last_seq(app_id)
         for _, out in outputs:
             out.log_seq = log_seq
         self.store.add_outputs(outputs)
@@ -444,7 +444,7 @@ class Scheduler:
             if out.status != pb.GEN_ITEM:
                 call.n_final += 1
                 if call.done:
-                    call.done_at = time.monotonic()
+                    self._done_calls.append((time.monotonic(), call_id))
             touched[call_id] = call
         for call in touched.values():
             call.cond.notify_all()
@@ -550,9 +550,12 @@ class Scheduler:
         now = time.monotonic()
         busy = [c for c in live if c.inflight]
         oldest = max((now - c.busy_since for c in busy), default=0.0)
-        load = Load(queued=len(fs.queue), busy=len(busy), est_duration_s=max(fs.ema_duration_s, oldest))
+        # Until an input has finished, the oldest running one bounds how long inputs take.
+        estimate = oldest if fs.ema_duration_s is None else fs.ema_duration_s
+        load = Load(queued=len(fs.queue), busy=len(busy), est_duration_s=estimate)
         spec = fs.spec
-        want = desired_containers(load, Limits(spec.min_containers, spec.max_containers, spec.buffer_containers))
+        limits = Limits(spec.min_containers, spec.max_containers, spec.buffer_containers)
+        want = desired_containers(load, limits, current=len(live))
         for _ in range(want - len(live)):
             if not self._start_container(fs):
                 break
@@ -564,9 +567,9 @@ class Scheduler:
 
     def _forget_old_calls(self) -> None:
         """Finished calls stay in memory for a while; later reads come from the store."""
-        now = time.monotonic()
-        for call_id in [k for k, v in self.calls.items() if v.done and now - v.done_at > _CALL_RETENTION_S]:
-            del self.calls[call_id]
+        horizon = time.monotonic() - _CALL_RETENTION_S
+        while self._done_calls and self._done_calls[0][0] < horizon:
+            self.calls.pop(self._done_calls.popleft()[1], None)
 
     # ---- restart ----
 

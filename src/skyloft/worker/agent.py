@@ -130,8 +130,6 @@ class WorkerAgent:
         reason = ""
         try:
             listener = self._launch(c)
-            self.link.container_event(pb.ContainerEvent(
-                container_id=c.container_id, kind=pb.ContainerEvent.STARTED, pid=c.process.pid))
             self._serve(c, listener)
         except Exception as exc:
             log.exception("container %s failed", c.container_id)
@@ -207,7 +205,10 @@ class WorkerAgent:
             if frame is None:
                 return
             kind, fields = frame
-            if kind == frames.OUTPUTS:
+            if kind == frames.READY:
+                self.link.container_event(pb.ContainerEvent(
+                    container_id=c.container_id, kind=pb.ContainerEvent.STARTED, pid=c.process.pid))
+            elif kind == frames.OUTPUTS:
                 outputs = _outputs_message(c.container_id, fields)
                 self._note_outputs(c, outputs)
                 self.link.container_outputs(outputs)
