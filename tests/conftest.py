@@ -319,12 +319,28 @@ def server():
 
 
 @pytest.fixture
-def server_factory(tmp_path_factory):
+def short_tmp():
+    """Factory of short temporary directories under /tmp (SKYLOFT_HOMEs hold
+    Unix sockets, whose paths are limited to ~107 bytes)."""
+    made: list[str] = []
+
+    def make(prefix="sl-") -> Path:
+        d = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+        made.append(d)
+        return Path(d)
+
+    yield make
+    for d in made:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def server_factory(short_tmp):
     """Function-scoped servers with their own home and port (for fault tests)."""
     servers: list[ServerHandle] = []
 
     def make(no_worker: bool = False, home: Path | None = None, port: int | None = None, start=True):
-        h = home or tmp_path_factory.mktemp("srvhome")
+        h = home or short_tmp("slsrv-")
         srv = ServerHandle(h, port or free_port(), no_worker=no_worker)
         servers.append(srv)
         if start:
@@ -332,8 +348,8 @@ def server_factory(tmp_path_factory):
         return srv
 
     yield make
-    for s in servers:
-        s.stop()
+    for srv in servers:
+        srv.stop()
 
 
 @pytest.fixture

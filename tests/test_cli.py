@@ -258,11 +258,33 @@ def other_entry(word: str = "default-word"):
 """
 
 
+SINGLE_ENTRY_APP = """
+import skyloft
+
+app = skyloft.App("cli-args-single")
+
+@app.function()
+def repeat(name, count):
+    return name * count
+
+@app.local_entrypoint()
+def main(name: str = "x", count: int = 1):
+    print("SINGLE-RESULT=" + repeat.remote(name, count))
+"""
+
+
 def test_entrypoint_args(cli, tmp_path):
-    f = _write(tmp_path / "args_app.py", ARGS_APP)
+    f = _write(tmp_path / "single_app.py", SINGLE_ENTRY_APP)
     r = cli("run", f, "--name", "bob", "--count", "3", cwd=tmp_path)
     assert r.returncode == 0, r
-    assert "MAIN-RESULT=bobbobbob" in r.stdout, r
+    assert "SINGLE-RESULT=bobbobbob" in r.stdout, r
+
+
+def test_entrypoint_args_selected(cli, tmp_path):
+    f = _write(tmp_path / "args_app.py", ARGS_APP)
+    r = cli("run", f"{f}::main", "--name", "bob", "--count", "3", cwd=tmp_path)
+    assert r.returncode == 0, r
+    assert "MAIN-RESULT=bobbobbob dry=False" in r.stdout, r
 
 
 def test_entrypoint_default_args(cli, tmp_path):

@@ -158,10 +158,9 @@ def main():
 
 
 @pytest.mark.timeout(120)
-def test_standalone_worker(server_factory, procs, skyloft_cmd_fixture, clean_env_fixture, tmp_path, cli):
+def test_standalone_worker(server_factory, procs, skyloft_cmd_fixture, clean_env_fixture, tmp_path, cli, short_tmp):
     srv = server_factory(no_worker=True)
-    worker_home = tmp_path / "worker-home"
-    worker_home.mkdir()
+    worker_home = short_tmp("slwk-")
     mark = uuid.uuid4().hex[:10]
     worker_env = clean_env_fixture(
         SKYLOFT_HOME=worker_home, SKYLOFT_TOKEN=srv.token, SKYLOFT_WORKER_MARK=mark
@@ -175,10 +174,11 @@ def test_standalone_worker(server_factory, procs, skyloft_cmd_fixture, clean_env
     assert f"WORKER-RESULT=144-{mark}" in r.stdout, f"{r}\n--- worker ---\n{worker.output()[-4000:]}"
 
 
-def test_worker_with_bad_token_rejected(server_factory, procs, skyloft_cmd_fixture, clean_env_fixture, tmp_path):
+def test_worker_with_bad_token_rejected(server_factory, procs, skyloft_cmd_fixture, clean_env_fixture, short_tmp):
     srv = server_factory(no_worker=True)
-    worker_env = clean_env_fixture(SKYLOFT_HOME=tmp_path, SKYLOFT_TOKEN="wrong-worker-token")
-    worker = procs(skyloft_cmd_fixture("worker", "--server", srv.url), env=worker_env, cwd=tmp_path)
+    wh = short_tmp("slwk-")
+    worker_env = clean_env_fixture(SKYLOFT_HOME=wh, SKYLOFT_TOKEN="wrong-worker-token")
+    worker = procs(skyloft_cmd_fixture("worker", "--server", srv.url), env=worker_env, cwd=wh)
     rc = worker.wait(timeout=45)
     assert rc != 0, worker.output()
     assert re.search(r"auth|token", worker.output(), re.I), worker.output()
@@ -324,9 +324,8 @@ def _pid_alive(pid):
 
 
 @pytest.mark.timeout(180)
-def test_auto_started_daemon(tmp_path, cli, clean_env_fixture):
-    home = tmp_path / "auto-home"
-    home.mkdir()
+def test_auto_started_daemon(tmp_path, cli, clean_env_fixture, short_tmp):
+    home = short_tmp("slauto-")
     env = clean_env_fixture(SKYLOFT_HOME=home)  # no URL, no token
     app_file = _write(tmp_path / "auto_app.py", AUTO_APP)
 

@@ -9,7 +9,9 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from ._client.blobs import download_blob, upload_blob
 from ._proto import pb
+from .cas import MAX_INLINE_BYTES
 from .exception import (
     ContainerCrashError,
     Error,
@@ -39,27 +41,36 @@ class Target:
             self.follower.wait_for(seq)
 
 
-def encode_args(args: tuple, kwargs: dict) -> pb.Payload:
-    return pb.Payload(data=serialize((args, kwargs)))
+def encode_args(client: Any, args: tuple, kwargs: dict) -> pb.Payload:
+    """Pickle the arguments; large ones go up as a blob first."""
+    data = serialize((args, kwargs))
+    if len(data) > MAX_INLINE_BYTES:
+        return pb.Payload(blob_id=upload_blob(client, data))
+    return pb.Payload(data=data)
 
 
-def output_error(out: pb.Output) -> BaseException | None:
+def _output_bytes(client: Any, out: pb.Output) -> bytes:
+    return download_blob(client, out.data.blob_id) if out.data.blob_id else out.data.data
+
+
+def output_error(client: Any, out: pb.Output) -> BaseException | None:
     """The exception an output carries, or None for a success."""
     if out.status in (pb.SUCCESS, pb.GEN_ITEM):
         return None
     if out.status == pb.FAILURE:
-        return deserialize_exception(out.data.data, out.message, out.traceback)
+        return deserialize_exception(_output_bytes(client, out), out.message, out.traceback)
     kind = {pb.TIMEOUT: FunctionTimeoutError, pb.CRASHED: ContainerCrashError,
             pb.CANCELLED: InputCancellation}.get(out.status, InternalError)
     return kind(out.message or pb.OutputStatus.Name(out.status))
 
 
-def output_value(out: pb.Output) -> Any:
+def output_value(client: Any, out: pb.Output) -> Any:
     """The value an output carries; raises the remote exception for a failure."""
-    error = output_error(out)
+    error = output_error(client, out)
     if error is not None:
         raise error
-    return deserialize(out.data.data) if out.data.data else None
+    data = _output_bytes(client, out)
+    return deserialize(data) if data else None
 
 
 def call_outputs(client: Any, call_id: str, first: Iterable[pb.Output] = ()) -> Iterator[pb.Output]:
@@ -86,14 +97,14 @@ def final_output(target: Target, call_id: str, first: Iterable[pb.Output] = ()) 
 
 def call_one(target: Target, args: tuple, kwargs: dict) -> Any:
     """`.remote()`: one round trip when the function is quick."""
-    payload = encode_args(args, kwargs)
+    payload = encode_args(target.client, args, kwargs)
     response = target.client.call("FunctionCall", pb.FunctionCallRequest(
         function_id=target.function_id, inputs=[pb.Input(idx=0, args=payload)], wait_s=_FIRST_WAIT_S))
-    return output_value(final_output(target, response.call_id, response.outputs))
+    return output_value(target.client, final_output(target, response.call_id, response.outputs))
 
 
 def spawn_one(target: Target, args: tuple, kwargs: dict) -> str:
-    payload = encode_args(args, kwargs)
+    payload = encode_args(target.client, args, kwargs)
     response = target.client.call("FunctionCall", pb.FunctionCallRequest(
         function_id=target.function_id, inputs=[pb.Input(idx=0, args=payload)]))
     return response.call_id
@@ -101,23 +112,23 @@ def spawn_one(target: Target, args: tuple, kwargs: dict) -> str:
 
 def stream_generator(target: Target, args: tuple, kwargs: dict) -> Iterator[Any]:
     """`.remote_gen()`: values as the container yields them."""
-    payload = encode_args(args, kwargs)
+    payload = encode_args(target.client, args, kwargs)
     response = target.client.call("FunctionCall", pb.FunctionCallRequest(
         function_id=target.function_id, inputs=[pb.Input(idx=0, args=payload)]))
     for out in call_outputs(target.client, response.call_id):
         target.show_logs_until(out.log_seq)
         if out.status == pb.GEN_ITEM:
-            yield deserialize(out.data.data)
+            yield output_value(target.client, out)
         else:
-            output_value(out)
+            output_value(target.client, out)
             return
 
 
-def _chunks(arg_tuples: Iterator[tuple], kwargs: dict) -> Iterator[list[pb.Input]]:
+def _chunks(client: Any, arg_tuples: Iterator[tuple], kwargs: dict) -> Iterator[list[pb.Input]]:
     counter = itertools.count()
     size = _FIRST_CHUNK
     while True:
-        chunk = [pb.Input(idx=next(counter), args=encode_args(args, kwargs))
+        chunk = [pb.Input(idx=next(counter), args=encode_args(client, args, kwargs))
                  for args in itertools.islice(arg_tuples, size)]
         if not chunk:
             return
@@ -149,7 +160,7 @@ class _Feeder(threading.Thread):
 
 def start_map(target: Target, arg_tuples: Iterable[tuple], kwargs: dict) -> tuple[str, _Feeder] | None:
     """Create the call with the first inputs and start feeding the rest; None if there are none."""
-    chunks = _chunks(iter(arg_tuples), kwargs)
+    chunks = _chunks(target.client, iter(arg_tuples), kwargs)
     first = next(chunks, None)
     if first is None:
         return None
@@ -194,21 +205,21 @@ def _collect(target: Target, call_id: str, feeder: _Feeder, order_outputs: bool,
         target.show_logs_until(finals[-1].log_seq)
         if not order_outputs:
             for out in finals:
-                yield _result(out, return_exceptions)
+                yield _result(target.client, out, return_exceptions)
             continue
         for out in finals:
             pending[out.idx] = out
         while next_idx in pending:
-            yield _result(pending.pop(next_idx), return_exceptions)
+            yield _result(target.client, pending.pop(next_idx), return_exceptions)
             next_idx += 1
 
 
-def _result(out: pb.Output, return_exceptions: bool) -> Any:
+def _result(client: Any, out: pb.Output, return_exceptions: bool) -> Any:
     if return_exceptions:
-        error = output_error(out)
+        error = output_error(client, out)
         if error is not None:
             return error
-    return output_value(out)
+    return output_value(client, out)
 
 
 def _cancel_quietly(client: Any, call_id: str) -> None:

@@ -10,6 +10,9 @@ import hashlib
 import os
 import tempfile
 
+# Arguments and results larger than this travel as blobs, not inside messages.
+MAX_INLINE_BYTES = 2 << 20
+
 
 def blob_id_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -50,6 +53,7 @@ class BlobStore:
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o444)
         os.replace(tmp, path)
         return blob_id
 

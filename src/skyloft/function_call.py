@@ -35,8 +35,8 @@ class FunctionCall:
         """Rebuild a handle from `call.object_id`, in this or another process."""
         return FunctionCall(function_call_id)
 
-    def _outputs(self, timeout: float | None) -> list[pb.Output]:
-        """All outputs of the call once it is finished, or TimeoutError."""
+    def _outputs(self, timeout: float | None) -> tuple[list[pb.Output], bool]:
+        """All outputs of the call once it is finished, and whether it is a map; or TimeoutError."""
         from ._proto import pb
 
         client = self._connection()
@@ -54,7 +54,7 @@ class FunctionCall:
             if response.inputs_closed and finals >= response.n_inputs:
                 if self._follower is not None and outputs:
                     self._follower.wait_for(outputs[-1].log_seq)
-                return outputs
+                return outputs, response.is_map
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"function call {self.object_id} did not finish within {timeout}s")
 
@@ -64,10 +64,11 @@ class FunctionCall:
         from ._invocation import output_value
         from ._proto import pb
 
-        finals = [o for o in self._outputs(timeout) if o.status != pb.GEN_ITEM]
-        if len(finals) == 1 and finals[0].idx == 0:
-            return output_value(finals[0])
-        return [output_value(o) for o in sorted(finals, key=lambda o: o.idx)]
+        outputs, is_map = self._outputs(timeout)
+        finals = [o for o in outputs if o.status != pb.GEN_ITEM]
+        if not is_map:
+            return output_value(self._client, finals[0])
+        return [output_value(self._client, o) for o in sorted(finals, key=lambda o: o.idx)]
 
     @twin
     def cancel(self, terminate_containers: bool = False) -> None:

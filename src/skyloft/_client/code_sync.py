@@ -21,10 +21,10 @@ import skyloft
 
 from .._proto import pb
 from ..cas import blob_id_of, file_blob_id
+from .blobs import upload_blob
 from .connection import Client
 
 _MAX_FILES = 5000
-_CHUNK = 1 << 20
 
 
 @functools.lru_cache(maxsize=1)
@@ -98,10 +98,3 @@ def sync_code(client: Client, extra: list[tuple[str, str]] = ()) -> str:
     if manifest_id in missing:
         upload_blob(client, manifest_bytes, manifest_id)
     return manifest_id
-
-
-def upload_blob(client: Client, data: bytes, blob_id: str) -> None:
-    def chunks():
-        for start in range(0, max(len(data), 1), _CHUNK):
-            yield pb.BlobChunk(blob_id=blob_id if start == 0 else "", data=data[start:start + _CHUNK])
-    client.stream_in("BlobPut", chunks())

@@ -146,7 +146,7 @@ class Api:
         return pb.FunctionCreateResponse(function_id=self.scheduler.create_function(spec))
 
     def FunctionCall(self, request: pb.FunctionCallRequest, context) -> pb.FunctionCallResponse:
-        _check_inputs(request.inputs)
+        _check_inputs(request.inputs, self.blobs)
         call_id = self.scheduler.submit(request.function_id, list(request.inputs), request.more_inputs)
         response = pb.FunctionCallResponse(call_id=call_id)
         if request.wait_s > 0:
@@ -155,7 +155,7 @@ class Api:
         return response
 
     def FunctionPutInputs(self, request: pb.PutInputsRequest, context) -> pb.Empty:
-        _check_inputs(request.inputs)
+        _check_inputs(request.inputs, self.blobs)
         self.scheduler.put_inputs(request.call_id, list(request.inputs), request.last)
         return pb.Empty()
 
@@ -232,12 +232,14 @@ class Api:
             worker.outbox.put(None)
 
 
-def _check_inputs(inputs) -> None:
+def _check_inputs(inputs, blobs: BlobStore) -> None:
     seen = set()
     for item in inputs:
         if item.idx in seen:
             raise InvalidError(f"input index {item.idx} given twice")
         seen.add(item.idx)
+        if item.args.blob_id and not blobs.has(item.args.blob_id):
+            raise InvalidError(f"input {item.idx} refers to blob {item.args.blob_id}, which was not uploaded")
 
 
 # ---- wiring the handlers ----

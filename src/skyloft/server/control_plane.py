@@ -16,7 +16,7 @@ from .. import __version__
 from .._proto import pb
 from ..cas import BlobStore
 from ..worker.agent import WorkerAgent
-from ..worker.code import CodeMounts
+from ..worker.blobs import BlobCache
 from ..worker.runtime import detect_runtime
 from .api import Api, generic_handler
 from .logs import LogHub
@@ -72,9 +72,8 @@ class ControlPlane:
         self.scheduler = Scheduler(self.store, self.logs)
         self.worker: WorkerAgent | None = None
         if with_worker:
-            worker_home = os.path.join(home, "worker")
-            code = CodeMounts(os.path.join(worker_home, "code"), self.blobs)
-            self.worker = WorkerAgent(worker_home, code, detect_runtime(runtime), EmbeddedLink(self.scheduler))
+            self.worker = WorkerAgent(os.path.join(home, "worker"), BlobCache(self.blobs), detect_runtime(runtime),
+                                      EmbeddedLink(self.scheduler))
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="api"),
                                    options=_GRPC_OPTIONS)
         self._server.add_generic_rpc_handlers([generic_handler(Api(self.scheduler, self.blobs, self.logs),

@@ -91,6 +91,7 @@ class CallState:
     n_inputs: int = 0
     inputs_closed: bool = False
     cancelled: bool = False
+    is_map: bool = False
     n_final: int = 0
     outputs: list[pb.Output] = field(default_factory=list)
 
@@ -203,7 +204,7 @@ class Scheduler:
         self.store.add_call(call_id, function_id, inputs, closed=not more_inputs)
         with self._lock:
             call = self.calls[call_id] = CallState(call_id, function_id, threading.Condition(self._lock))
-            call.n_inputs, call.inputs_closed = len(inputs), not more_inputs
+            call.n_inputs, call.inputs_closed, call.is_map = len(inputs), not more_inputs, more_inputs
             self._enqueue(fs, [QueuedInput(call_id, i.idx, i.args) for i in inputs])
         return call_id
 
@@ -235,7 +236,7 @@ class Scheduler:
                 if outputs or call.done or remaining <= 0:
                     return pb.GetOutputsResponse(
                         outputs=outputs, n_inputs=call.n_inputs,
-                        inputs_closed=call.inputs_closed)
+                        inputs_closed=call.inputs_closed, is_map=call.is_map)
                 call.cond.wait(remaining)
 
     def _stored_outputs(self, call_id: str, after_seq: int, limit: int) -> pb.GetOutputsResponse:
@@ -244,7 +245,7 @@ class Scheduler:
             raise NotFoundError(f"function call {call_id!r} not found")
         return pb.GetOutputsResponse(
             outputs=self.store.outputs_after(call_id, after_seq, limit),
-            n_inputs=stored.n_inputs, inputs_closed=stored.inputs_closed)
+            n_inputs=stored.n_inputs, inputs_closed=stored.inputs_closed, is_map=stored.is_map)
 
     def cancel(self, call_id: str) -> None:
         with self._lock:
@@ -600,7 +601,7 @@ class Scheduler:
         stored = self.store.get_call(call_id)
         assert stored is not None
         call = self.calls[call_id] = CallState(call_id, stored.function_id, threading.Condition(self._lock))
-        call.n_inputs, call.inputs_closed = stored.n_inputs, stored.inputs_closed
+        call.n_inputs, call.inputs_closed, call.is_map = stored.n_inputs, stored.inputs_closed, stored.is_map
         call.outputs = self.store.outputs_after(call_id, 0, 1 << 30)
         call.n_final = sum(1 for o in call.outputs if o.status != pb.GEN_ITEM)
         return call

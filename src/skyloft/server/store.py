@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS functions (
 CREATE TABLE IF NOT EXISTS calls (
     call_id TEXT PRIMARY KEY, function_id TEXT NOT NULL, created_at REAL NOT NULL,
     n_inputs INTEGER NOT NULL DEFAULT 0, inputs_closed INTEGER NOT NULL DEFAULT 0,
-    cancelled INTEGER NOT NULL DEFAULT 0
+    cancelled INTEGER NOT NULL DEFAULT 0, is_map INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS inputs (
     call_id TEXT NOT NULL, idx INTEGER NOT NULL, args BLOB, args_blob TEXT,
@@ -66,6 +66,7 @@ class StoredCall:
     n_inputs: int
     inputs_closed: bool
     cancelled: bool
+    is_map: bool
 
 
 class Store:
@@ -126,8 +127,8 @@ class Store:
     def add_call(self, call_id: str, function_id: str, inputs: list[pb.Input], closed: bool) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT INTO calls VALUES (?, ?, ?, ?, ?, 0)",
-                (call_id, function_id, time.time(), len(inputs), int(closed)),
+                "INSERT INTO calls VALUES (?, ?, ?, ?, ?, 0, ?)",
+                (call_id, function_id, time.time(), len(inputs), int(closed), int(not closed)),
             )
             _insert_inputs(db, call_id, inputs)
 
@@ -141,13 +142,13 @@ class Store:
 
     def get_call(self, call_id: str) -> StoredCall | None:
         rows = self._query(
-            "SELECT call_id, function_id, n_inputs, inputs_closed, cancelled FROM calls WHERE call_id = ?",
+            "SELECT call_id, function_id, n_inputs, inputs_closed, cancelled, is_map FROM calls WHERE call_id = ?",
             (call_id,),
         )
         if not rows:
             return None
-        cid, fid, n, closed, cancelled = rows[0]
-        return StoredCall(cid, fid, n, bool(closed), bool(cancelled))
+        cid, fid, n, closed, cancelled, is_map = rows[0]
+        return StoredCall(cid, fid, n, bool(closed), bool(cancelled), bool(is_map))
 
     def cancel_call(self, call_id: str) -> None:
         with self._tx() as db:

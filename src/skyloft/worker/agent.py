@@ -24,7 +24,9 @@ import skyloft
 
 from .. import frames, ids
 from .._proto import pb
+from ..cas import MAX_INLINE_BYTES
 from ..frames import FrameSocket
+from .blobs import BlobCache
 from .code import CodeMounts
 from .runtime import ContainerConfig, ContainerRuntime, Mount
 
@@ -60,11 +62,12 @@ class _Container:
 
 
 class WorkerAgent:
-    def __init__(self, home: str, code: CodeMounts, runtime: ContainerRuntime, link: ControlPlaneLink,
+    def __init__(self, home: str, blobs: BlobCache, runtime: ContainerRuntime, link: ControlPlaneLink,
                  worker_id: str | None = None) -> None:
         self.worker_id = worker_id or ids.new_id("wk")
         self._home = home
-        self._code = code
+        self._blobs = blobs
+        self._code = CodeMounts(os.path.join(home, "code"), blobs)
         self.runtime = runtime
         self.link = link
         self._containers: dict[str, _Container] = {}
@@ -101,7 +104,8 @@ class WorkerAgent:
             return
         fields: list[bytes] = []
         for item in inputs:
-            fields += [item.input_id.encode(), item.call_id.encode(), item.args.data]
+            args = self._blobs.read(item.args.blob_id) if item.args.blob_id else item.args.data
+            fields += [item.input_id.encode(), item.call_id.encode(), args]
         with c.lock:
             if not c.inflight:
                 c.busy_since = time.monotonic()
@@ -164,6 +168,9 @@ class WorkerAgent:
         }
         config = ContainerConfig(c.container_id, ["-m", "skyloft.container"], env, c.workdir, mounts,
                                  cpu=c.spec.cpu, memory_mb=c.spec.memory_mb)
+        if not self.runtime.isolated and (c.spec.cpu or c.spec.memory_mb):
+            self.link.container_log(c.container_id, pb.LogLine.SYSTEM,
+                                    "skyloft: cpu= and memory= are not enforced by the 'process' runtime\n")
         c.process = self.runtime.start(config)
         for stream, pipe in ((pb.LogLine.STDOUT, c.process.stdout), (pb.LogLine.STDERR, c.process.stderr)):
             threading.Thread(target=self._pump_pipe, args=(c, stream, pipe), daemon=True).start()
@@ -209,7 +216,7 @@ class WorkerAgent:
                 self.link.container_event(pb.ContainerEvent(
                     container_id=c.container_id, kind=pb.ContainerEvent.STARTED, pid=c.process.pid))
             elif kind == frames.OUTPUTS:
-                outputs = _outputs_message(c.container_id, fields)
+                outputs = _outputs_message(c.container_id, fields, self._blobs)
                 self._note_outputs(c, outputs)
                 self.link.container_outputs(outputs)
             elif kind == frames.LOG and len(fields) == 2:
@@ -276,14 +283,15 @@ def _definition(spec: pb.FunctionSpec) -> bytes:
                        "app_id": spec.app_id, "app_name": spec.app_name}).encode()
 
 
-def _outputs_message(container_id: str, fields: list[bytes]) -> pb.ContainerOutputs:
-    """Parse an OUTPUTS frame; the pickled data stays opaque bytes."""
+def _outputs_message(container_id: str, fields: list[bytes], blobs: BlobCache) -> pb.ContainerOutputs:
+    """Parse an OUTPUTS frame; the pickled data stays opaque bytes, large ones become blobs."""
     message = pb.ContainerOutputs(container_id=container_id)
     if len(fields) % frames.OUTPUT_FIELDS:
         raise ValueError("malformed outputs frame from container")
     for i in range(0, len(fields), frames.OUTPUT_FIELDS):
         input_id, status, data, text, tb, duration = fields[i:i + frames.OUTPUT_FIELDS]
-        message.outputs.add(input_id=input_id.decode(), status=int(status), data=pb.Payload(data=data),
+        payload = pb.Payload(blob_id=blobs.put(data)) if len(data) > MAX_INLINE_BYTES else pb.Payload(data=data)
+        message.outputs.add(input_id=input_id.decode(), status=int(status), data=payload,
                             message=text.decode("utf-8", "replace"), traceback=tb.decode("utf-8", "replace"),
                             duration_s=float(duration))
     return message

@@ -11,27 +11,16 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
 
-from ..cas import BlobStore
-
-FetchBlob = Callable[[str], bytes]
+from .blobs import BlobCache
 
 
 class CodeMounts:
-    def __init__(self, root: str, blobs: BlobStore, fetch: FetchBlob | None = None) -> None:
+    def __init__(self, root: str, blobs: BlobCache) -> None:
         self._root = root
         self._blobs = blobs
-        self._fetch = fetch
         self._lock = threading.Lock()
         os.makedirs(root, exist_ok=True)
-
-    def _ensure_blob(self, blob_id: str) -> str:
-        if not self._blobs.has(blob_id):
-            if self._fetch is None:
-                raise FileNotFoundError(f"blob {blob_id} is not in the store")
-            self._blobs.put(self._fetch(blob_id), expected_id=blob_id)
-        return self._blobs.path(blob_id)
 
     def materialize(self, manifest_id: str) -> str:
         """The directory holding the manifest's files, built on first use."""
@@ -41,14 +30,14 @@ class CodeMounts:
         with self._lock:
             if os.path.isdir(target):
                 return target
-            manifest = json.loads(open(self._ensure_blob(manifest_id), "rb").read())
+            manifest = json.loads(self._blobs.read(manifest_id))
             staging = tempfile.mkdtemp(dir=self._root, prefix=".build-")
             for relpath, blob_id in manifest.items():
                 if relpath.startswith("/") or ".." in relpath.split("/"):
                     raise ValueError(f"unsafe path in code manifest: {relpath!r}")
                 dest = os.path.join(staging, relpath)
                 os.makedirs(os.path.dirname(dest), exist_ok=True)
-                source = self._ensure_blob(blob_id)
+                source = self._blobs.path(blob_id)
                 try:
                     os.link(source, dest)
                 except OSError:

@@ -10,11 +10,12 @@ import threading
 import time
 from collections.abc import Iterator
 
+from .._client.blobs import download_blob, upload_blob
 from .._proto import pb
 from ..cas import BlobStore
 from ..exception import Error
 from .agent import WorkerAgent
-from .code import CodeMounts
+from .blobs import BlobCache
 from .runtime import detect_runtime
 
 log = logging.getLogger("skyloft.worker")
@@ -38,16 +39,12 @@ class SessionLink:
         self.outbox.put(pb.WorkerMessage(log=pb.ContainerLog(container_id=container_id, stream=stream, text=text)))
 
 
-def fetch_blob(client, blob_id: str) -> bytes:
-    return b"".join(chunk.data for chunk in client.stream("BlobGet", pb.BlobRef(blob_id=blob_id)))
-
-
 def run_worker(client, home: str, runtime_name: str | None = None) -> None:
     """Serve the control plane until interrupted, reconnecting after failures."""
     link = SessionLink()
-    code = CodeMounts(os.path.join(home, "code"), BlobStore(os.path.join(home, "blobs")),
-                      fetch=lambda blob_id: fetch_blob(client, blob_id))
-    agent = WorkerAgent(home, code, detect_runtime(runtime_name), link)
+    blobs = BlobCache(BlobStore(os.path.join(home, "blobs")), fetch=lambda blob_id: download_blob(client, blob_id),
+                      upload=lambda data: upload_blob(client, data))
+    agent = WorkerAgent(home, blobs, detect_runtime(runtime_name), link)
     if not agent.runtime.isolated:
         log.warning("containers run with the 'process' runtime: they are not isolated from this machine")
     delay = 0.1

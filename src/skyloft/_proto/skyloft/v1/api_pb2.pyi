@@ -286,16 +286,18 @@ class GetOutputsRequest(_message.Message):
     def __init__(self, call_id: _Optional[str] = ..., after_seq: _Optional[int] = ..., timeout: _Optional[float] = ..., max_outputs: _Optional[int] = ...) -> None: ...
 
 class GetOutputsResponse(_message.Message):
-    __slots__ = ("outputs", "log_seq", "n_inputs", "inputs_closed")
+    __slots__ = ("outputs", "log_seq", "n_inputs", "inputs_closed", "is_map")
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     LOG_SEQ_FIELD_NUMBER: _ClassVar[int]
     N_INPUTS_FIELD_NUMBER: _ClassVar[int]
     INPUTS_CLOSED_FIELD_NUMBER: _ClassVar[int]
+    IS_MAP_FIELD_NUMBER: _ClassVar[int]
     outputs: _containers.RepeatedCompositeFieldContainer[Output]
     log_seq: int
     n_inputs: int
     inputs_closed: bool
-    def __init__(self, outputs: _Optional[_Iterable[_Union[Output, _Mapping]]] = ..., log_seq: _Optional[int] = ..., n_inputs: _Optional[int] = ..., inputs_closed: _Optional[bool] = ...) -> None: ...
+    is_map: bool
+    def __init__(self, outputs: _Optional[_Iterable[_Union[Output, _Mapping]]] = ..., log_seq: _Optional[int] = ..., n_inputs: _Optional[int] = ..., inputs_closed: _Optional[bool] = ..., is_map: _Optional[bool] = ...) -> None: ...
 
 class CallRef(_message.Message):
     __slots__ = ("call_id",)
