@@ -62,7 +62,7 @@ def _pid_alive(pid):
 
 
 def _container_lines(cli, function_name):
-    r = cli("container", "list")
+    r = cli("container", "list", extra_env={"COLUMNS": "400"})
     assert r.returncode == 0, r
     return [ln for ln in r.stdout.splitlines() if re.search(rf"\b{function_name}\b", ln)], r
 

@@ -157,6 +157,33 @@ def test_run_remote_exception_exit_code(cli, tmp_path):
     assert "FAIL-LINE" in r.output, r
 
 
+def test_container_import_error_fails_call(cli, tmp_path):
+    """A module that cannot be imported in the container fails the call (no endless restarts)."""
+    _write(
+        tmp_path / "import_fail_app.py",
+        """
+        import skyloft
+
+        if not skyloft.is_local():
+            raise RuntimeError("import-time-boom-in-container")
+
+        app = skyloft.App("cli-import-fail")
+
+        @app.function()
+        def f():
+            return 1
+
+        @app.local_entrypoint()
+        def main():
+            print("GOT", f.remote())
+        """,
+    )
+    r = cli("run", tmp_path / "import_fail_app.py", cwd=tmp_path, timeout=60)
+    assert r.returncode != 0, r
+    assert "GOT" not in r.stdout, r
+    assert "import-time-boom-in-container" in r.output, r
+
+
 # ---------------------------------------------------------------- run: code shipping
 
 
@@ -368,23 +395,31 @@ def main(marker: str):
 """
 
 
+# wide terminal so that table columns are not elided
+WIDE = {"COLUMNS": "400"}
+
+
 def _line_with(output, needle):
     return [ln for ln in output.splitlines() if needle in ln]
 
 
 @pytest.mark.timeout(120)
-def test_detach_app_list_logs_stop(cli, tmp_path):
+@pytest.mark.parametrize("flag_position", ["before_file", "after_file"])
+def test_detach_app_list_logs_stop(cli, tmp_path, flag_position):
     name = f"cli-detach-{uuid.uuid4().hex[:8]}"
     marker = f"DETACHED-MARKER-{uuid.uuid4().hex}"
     f = _write(tmp_path / "detach_app.py", DETACH_APP.format(name=name))
-    r = cli("run", "--detach", f, "--marker", marker, cwd=tmp_path)
+    if flag_position == "before_file":  # Modal's spelling
+        r = cli("run", "--detach", f, "--marker", marker, cwd=tmp_path)
+    else:  # skyloft run FILE --detach [entrypoint args]
+        r = cli("run", f, "--detach", "--marker", marker, cwd=tmp_path)
     assert r.returncode == 0, r
     m = re.search(r"APP-ID=(\S+)", r.stdout)
     assert m, r
     app_id = m.group(1)
 
     # the detached app is still listed as live
-    r = cli("app", "list")
+    r = cli("app", "list", extra_env=WIDE)
     assert r.returncode == 0, r
     lines = _line_with(r.stdout, app_id)
     assert lines, r
@@ -405,14 +440,14 @@ def test_detach_app_list_logs_stop(cli, tmp_path):
     assert marker in seen, seen
 
     # container list shows a container of this app
-    cr = cli("container", "list")
+    cr = cli("container", "list", extra_env=WIDE)
     assert cr.returncode == 0, cr
     assert app_id in cr.stdout or name in cr.stdout, cr
 
     # stop it
     r = cli("app", "stop", app_id)
     assert r.returncode == 0, r
-    r = cli("app", "list")
+    r = cli("app", "list", extra_env=WIDE)
     assert r.returncode == 0, r
     lines = _line_with(r.stdout, app_id)
     assert not lines or re.search(r"stop", lines[0], re.I), r
@@ -420,11 +455,47 @@ def test_detach_app_list_logs_stop(cli, tmp_path):
     # its containers go away
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        cr = cli("container", "list")
+        cr = cli("container", "list", extra_env=WIDE)
         if app_id not in cr.stdout:
             break
         time.sleep(0.5)
     assert app_id not in cr.stdout, cr
+
+
+LIST_APP = """
+import os
+import subprocess
+import sys
+import skyloft
+
+app = skyloft.App("cli-list-piped")
+
+@app.function()
+def f():
+    return 1
+
+@app.local_entrypoint()
+def main():
+    f.remote()
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    out = subprocess.run([sys.executable, "-m", "skyloft", "app", "list"], env=env,
+                         capture_output=True, text=True).stdout
+    print("APP-ID=" + app.app_id)
+    print("LISTING-START")
+    print(out)
+    print("LISTING-END")
+"""
+
+
+def test_app_list_ids_not_elided_when_piped(cli, tmp_path):
+    """`skyloft app list | grep ...` must show whole ids (no terminal => no width)."""
+    f = _write(tmp_path / "list_app.py", LIST_APP)
+    r = cli("run", f, cwd=tmp_path, extra_env={"COLUMNS": None})
+    assert r.returncode == 0, r
+    app_id = re.search(r"APP-ID=(\S+)", r.stdout).group(1)
+    listing = r.stdout.split("LISTING-START", 1)[1].split("LISTING-END", 1)[0]
+    assert app_id in listing, r
+    assert "cli-list-piped" in listing, r
 
 
 def test_app_stop_unknown_id_fails(cli):
@@ -482,7 +553,7 @@ def test_container_list_logs_stop(cli, server, procs, skyloft_cmd_fixture, tmp_p
     runner.wait_for(re.escape(marker), timeout=60)
 
     # find the container of our app
-    cr = cli("container", "list")
+    cr = cli("container", "list", extra_env=WIDE)
     assert cr.returncode == 0, cr
     lines = [ln for ln in cr.stdout.splitlines() if app_id in ln or name in ln]
     assert len(lines) >= 1, cr
@@ -505,7 +576,7 @@ def test_container_list_logs_stop(cli, server, procs, skyloft_cmd_fixture, tmp_p
     # in-progress inputs, so we do not assert on the call's outcome)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        cr = cli("container", "list")
+        cr = cli("container", "list", extra_env=WIDE)
         if container_id not in cr.stdout:
             break
         time.sleep(0.5)

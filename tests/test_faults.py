@@ -147,9 +147,17 @@ import skyloft
 
 app = skyloft.App("standalone-worker-app")
 
+def _ancestors():
+    pids, pid = [], os.getpid()
+    while pid > 1:
+        with open("/proc/%d/stat" % pid) as f:
+            pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        pids.append(pid)
+    return pids
+
 @app.function()
 def where(x):
-    return "%d-%s" % (x * x, os.environ.get("SKYLOFT_WORKER_MARK", "none"))
+    return "%d-%s" % (x * x, ",".join(map(str, _ancestors())))
 
 @app.local_entrypoint()
 def main():
@@ -161,17 +169,18 @@ def main():
 def test_standalone_worker(server_factory, procs, skyloft_cmd_fixture, clean_env_fixture, tmp_path, cli, short_tmp):
     srv = server_factory(no_worker=True)
     worker_home = short_tmp("slwk-")
-    mark = uuid.uuid4().hex[:10]
-    worker_env = clean_env_fixture(
-        SKYLOFT_HOME=worker_home, SKYLOFT_TOKEN=srv.token, SKYLOFT_WORKER_MARK=mark
-    )
+    worker_env = clean_env_fixture(SKYLOFT_HOME=worker_home, SKYLOFT_TOKEN=srv.token)
     worker = procs(skyloft_cmd_fixture("worker", "--server", srv.url), env=worker_env, cwd=worker_home)
     app_file = _write(tmp_path / "worker_app.py", WORKER_APP)
     r = cli("run", app_file, env=srv.env, cwd=tmp_path, timeout=90)
     assert worker.proc.poll() is None, worker.output()
     assert r.returncode == 0, f"{r}\n--- worker ---\n{worker.output()[-4000:]}"
-    # ran on the standalone worker (whose env carries the mark), not elsewhere
-    assert f"WORKER-RESULT=144-{mark}" in r.stdout, f"{r}\n--- worker ---\n{worker.output()[-4000:]}"
+    m = re.search(r"WORKER-RESULT=144-([\d,]+)", r.stdout)
+    assert m, r
+    # the container descends from the standalone worker process
+    ancestors = [int(p) for p in m.group(1).split(",")]
+    assert worker.pid in ancestors, (worker.pid, ancestors)
+    assert srv.proc.pid not in ancestors, (srv.proc.pid, ancestors)
 
 
 def test_worker_with_bad_token_rejected(server_factory, procs, skyloft_cmd_fixture, clean_env_fixture, short_tmp):
@@ -182,6 +191,17 @@ def test_worker_with_bad_token_rejected(server_factory, procs, skyloft_cmd_fixtu
     rc = worker.wait(timeout=45)
     assert rc != 0, worker.output()
     assert re.search(r"auth|token", worker.output(), re.I), worker.output()
+
+
+@pytest.mark.timeout(120)
+def test_long_skyloft_home_path(server_factory, tmp_path, run_cmd_fixture):
+    """A deep SKYLOFT_HOME (the worker keeps Unix sockets below it) still runs functions."""
+    home = tmp_path / ("deep-" + "d" * 40) / ("deeper-" + "e" * 40)
+    home.mkdir(parents=True)
+    assert len(str(home)) > 110
+    srv = server_factory(home=home)
+    r = _probe(tmp_path, run_cmd_fixture, srv.env, timeout=60)
+    assert r.returncode == 0 and "RESULT=42" in r.stdout, r
 
 
 # ---------------------------------------------------------------- durability
@@ -195,13 +215,14 @@ import skyloft
 app = skyloft.App("durable-app")
 
 @app.function()
-def slow_square(x):
+def slow_square(x, started):
+    open(started, "w").write("1")
     time.sleep(2)
     return x * x
 
 @app.local_entrypoint()
-def main(gate: str):
-    call = slow_square.spawn(12)
+def main(gate: str, started: str):
+    call = slow_square.spawn(12, started)
     print("CALL-ID=" + call.object_id, flush=True)
     while not os.path.exists(gate):
         time.sleep(0.1)
@@ -210,12 +231,21 @@ def main(gate: str):
 
 
 @pytest.mark.timeout(180)
-def test_server_crash_durability(server_factory, procs, skyloft_cmd_fixture, tmp_path, cli):
+@pytest.mark.parametrize("kill_when", ["after_spawn", "while_running"])
+def test_server_crash_durability(server_factory, procs, skyloft_cmd_fixture, tmp_path, cli, kill_when):
     srv = server_factory()
     app_file = _write(tmp_path / "durable_app.py", DURABLE_APP)
     gate = tmp_path / "gate"
-    runner = procs(skyloft_cmd_fixture("run", app_file, "--gate", gate), env=srv.env, cwd=tmp_path)
+    started = tmp_path / "started"
+    runner = procs(
+        skyloft_cmd_fixture("run", app_file, "--gate", gate, "--started", started), env=srv.env, cwd=tmp_path
+    )
     runner.wait_for(r"CALL-ID=\S+", timeout=60)
+    if kill_when == "while_running":
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), runner.output()
 
     pid_from_json = srv.server_json()["pid"]
     assert pid_from_json == srv.proc.pid

@@ -41,6 +41,24 @@ def test_unsupported_option_raises_naming_option(server, option, make_value):
     )
 
 
+@pytest.mark.parametrize(
+    "option,value",
+    [("volumes", {"/data": object()}), ("secrets", [object()])],
+    ids=["volumes", "secrets"],
+)
+def test_unsupported_app_option_raises_naming_option(server, option, value):
+    with pytest.raises(Exception) as ei:
+        a = skyloft.App(f"unsupported-app-{option}", **{option: value})
+
+        @a.function(serialized=True)
+        def f():
+            return 1
+
+        with a.run():
+            f.remote()
+    assert option in str(ei.value), repr(ei.value)
+
+
 def test_unknown_keyword_rejected():
     app2 = skyloft.App("unknown-kw")
     with pytest.raises(Exception) as ei:

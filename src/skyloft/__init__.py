@@ -17,12 +17,15 @@ from .context import current_function_call_id, current_input_id, is_local
 from .function_call import FunctionCall
 from .functions import Function
 from .retries import Retries
+from .schedule import Cron, Period
 
 __all__ = [
     "App",
+    "Cron",
     "Function",
     "FunctionCall",
     "LocalEntrypoint",
+    "Period",
     "Retries",
     "Stub",
     "__version__",

@@ -145,8 +145,7 @@ class App:
         from ._proto import pb
 
         self._client = client or get_client()
-        self.app_id = self._client.call("AppCreate", pb.AppCreateRequest(
-            name=self.name or "ephemeral", detach=detach)).app_id
+        self.app_id = self._client.call("AppCreate", pb.AppCreateRequest(name=self.name or "ephemeral")).app_id
         self._running = True
         stop_heartbeat = threading.Event()
         try:

@@ -72,7 +72,7 @@ class Api:
     def AppCreate(self, request: pb.AppCreateRequest, context) -> pb.AppCreateResponse:
         if not request.name:
             raise InvalidError("an app needs a name")
-        return pb.AppCreateResponse(app_id=self.scheduler.create_app(request.name, request.detach))
+        return pb.AppCreateResponse(app_id=self.scheduler.create_app(request.name))
 
     def AppHeartbeat(self, request: pb.AppRef, context) -> pb.Empty:
         self.scheduler.heartbeat(request.app_id)

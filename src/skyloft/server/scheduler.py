@@ -138,12 +138,12 @@ class Scheduler:
 
     # ---- apps ----
 
-    def create_app(self, name: str, detach: bool) -> str:
+    def create_app(self, name: str) -> str:
+        """A running app; it becomes `detached` when its client leaves with `--detach`."""
         app_id = ids.new_id("ap")
-        state = "detached" if detach else "running"
-        self.store.add_app(app_id, name, state)
+        self.store.add_app(app_id, name, "running")
         with self._lock:
-            self.apps[app_id] = AppState(app_id, name, state)
+            self.apps[app_id] = AppState(app_id, name, "running")
         return app_id
 
     def heartbeat(self, app_id: str) -> None:
@@ -229,7 +229,7 @@ class Scheduler:
         with self._lock:
             call = self.calls.get(call_id)
             if call is None:
-                return self.stored_outputs(call_id, after_seq, limit)
+                return self._stored_outputs(call_id, after_seq, limit)
             while True:
                 outputs = _outputs_after(call.outputs, after_seq, limit)
                 remaining = deadline - time.monotonic()

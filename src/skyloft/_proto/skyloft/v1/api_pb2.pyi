@@ -43,12 +43,10 @@ class AppRef(_message.Message):
     def __init__(self, app_id: _Optional[str] = ...) -> None: ...
 
 class AppCreateRequest(_message.Message):
-    __slots__ = ("name", "detach")
+    __slots__ = ("name",)
     NAME_FIELD_NUMBER: _ClassVar[int]
-    DETACH_FIELD_NUMBER: _ClassVar[int]
     name: str
-    detach: bool
-    def __init__(self, name: _Optional[str] = ..., detach: _Optional[bool] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class AppCreateResponse(_message.Message):
     __slots__ = ("app_id",)
