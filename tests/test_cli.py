@@ -498,6 +498,32 @@ def test_app_list_ids_not_elided_when_piped(cli, tmp_path):
     assert "cli-list-piped" in listing, r
 
 
+def test_app_stopped_after_non_detached_run(cli, tmp_path):
+    f = _write(
+        tmp_path / "plain_app.py",
+        """
+        import skyloft
+
+        app = skyloft.App("cli-plain")
+
+        @app.function()
+        def f():
+            return 5
+
+        @app.local_entrypoint()
+        def main():
+            print("APP-ID=" + app.app_id, "V=" + str(f.remote()))
+        """,
+    )
+    r = cli("run", f, cwd=tmp_path)
+    assert r.returncode == 0 and "V=5" in r.stdout, r
+    app_id = re.search(r"APP-ID=(\S+)", r.stdout).group(1)
+    lst = cli("app", "list", extra_env=WIDE)
+    lines = _line_with(lst.stdout, app_id)
+    assert lines, lst
+    assert re.search(r"stopped", lines[0], re.I), lst
+
+
 def test_app_stop_unknown_id_fails(cli):
     r = cli("app", "stop", "ap-doesnotexist000")
     assert r.returncode != 0, r

@@ -7,6 +7,7 @@ container ever unpickle them, never the control plane or the worker.
 from __future__ import annotations
 
 import os
+import pickle
 import traceback
 from types import TracebackType
 from typing import Any
@@ -18,8 +19,33 @@ from .exception import DeserializationError, RemoteError, SerializationError
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
+_PLAIN_SCALARS = (int, float, str, bytes, bool, type(None))
+_PLAIN_LIMIT = 64
+
+
+def _is_plain(obj: Any, budget: list[int]) -> bool:
+    """True for small values made only of builtin scalars and containers.
+
+    Those pickle the same by reference as by value, so the much faster
+    standard pickler gives bytes that unpickle anywhere.
+    """
+    budget[0] -= 1
+    if budget[0] < 0:
+        return False
+    kind = type(obj)
+    if kind in _PLAIN_SCALARS:
+        return True
+    if kind is tuple or kind is list:
+        return all(_is_plain(item, budget) for item in obj)
+    if kind is dict:
+        return all(type(k) is str and _is_plain(v, budget) for k, v in obj.items())
+    return False
+
+
 def serialize(obj: Any) -> bytes:
     """Pickle `obj`, raising a SerializationError that names the value's type."""
+    if _is_plain(obj, [_PLAIN_LIMIT]):
+        return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     try:
         return cloudpickle.dumps(obj)
     except Exception as exc:
@@ -32,7 +58,7 @@ def serialize(obj: Any) -> bytes:
 def deserialize(data: bytes) -> Any:
     """Unpickle bytes produced by `serialize` on the other side."""
     try:
-        return cloudpickle.loads(data)
+        return pickle.loads(data)
     except Exception as exc:
         raise DeserializationError(
             f"cannot unpickle a value sent by the function: {type(exc).__name__}: {exc}. "

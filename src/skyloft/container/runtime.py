@@ -14,7 +14,6 @@ import inspect
 import io
 import json
 import os
-import queue
 import socket
 import sys
 import threading
@@ -69,7 +68,6 @@ class ContainerRuntime:
         lock = threading.Lock()
         self.stdout = _WorkerStream(channel, frames.STDOUT, lock)
         self.stderr = _WorkerStream(channel, frames.STDERR, lock)
-        self.inbox: queue.Queue[list[bytes] | None] = queue.Queue()
         self.function: Callable[..., Any] | None = None
         self.load_error: BaseException | None = None
 
@@ -81,22 +79,14 @@ class ContainerRuntime:
             self.load_error = exc
 
     def run(self) -> None:
-        threading.Thread(target=self._receive, name="skyloft-receive", daemon=True).start()
+        """Run batches of inputs as they arrive, until the worker closes the channel."""
         threading.Thread(target=self._flush_logs_forever, name="skyloft-logs", daemon=True).start()
-        while True:
-            fields = self.inbox.get()
-            if fields is None:
-                return
-            self._run_batch(fields)
-
-    def _receive(self) -> None:
         while True:
             frame = self.channel.recv()
             if frame is None:
-                self.inbox.put(None)
                 return
             if frame[0] == frames.INPUTS:
-                self.inbox.put(frame[1])
+                self._run_batch(frame[1])
 
     def _flush_logs_forever(self) -> None:
         while True:
