@@ -33,6 +33,11 @@ def cold_fn():
     return os.getpid()
 
 
+@app.function(buffer_containers=1, max_containers=3)
+def buffered(x):
+    return x + 1
+
+
 @pytest.fixture(scope="module", autouse=True)
 def running_app(server):
     with app.run():
@@ -50,6 +55,10 @@ def test_uncapped_scales_out():
     # 4 one-second inputs with no cap: more than one container serves them.
     pids = list(uncapped.map(range(4)))
     assert len(set(pids)) >= 2, pids
+
+
+def test_buffer_containers_accepted():
+    assert list(buffered.map(range(5))) == [1, 2, 3, 4, 5]
 
 
 def _pid_alive(pid):

@@ -6,6 +6,7 @@ name.  Keep module-level code free of side effects.
 
 import asyncio
 import os
+import re
 import signal
 import threading
 import time
@@ -146,6 +147,23 @@ def crash_once(directory):
     return "recovered"
 
 
+@app.function()
+def gen_then_fail(n):
+    for i in range(n):
+        yield i
+    raise MyValueError("generator-broke")
+
+
+@app.function()
+def size_and_echo(data):
+    return len(data), data[-16:] * 1, bytes(reversed(data))
+
+
+@app.function()
+def returns_lock():
+    return threading.Lock()
+
+
 @app.function(env={"SKYLOFT_TEST_CUSTOM_ENV": "hello-env"})
 def read_env():
     return os.environ.get("SKYLOFT_TEST_CUSTOM_ENV")
@@ -262,6 +280,38 @@ def test_remote_gen_in_order():
 
 def test_remote_gen_empty():
     assert list(count_up.remote_gen(0)) == []
+
+
+def test_map_empty():
+    assert list(square.map([])) == []
+
+
+def test_remote_gen_exception_after_items():
+    got = []
+    with pytest.raises(MyValueError, match="generator-broke"):
+        for v in gen_then_fail.remote_gen(3):
+            got.append(v)
+    assert got == [0, 1, 2]
+
+
+def test_large_argument_and_result():
+    data = os.urandom(6 * 1024 * 1024)
+    n, tail, rev = size_and_echo.remote(data)
+    assert n == len(data)
+    assert tail == data[-16:]
+    assert rev == bytes(reversed(data))
+
+
+def test_unknown_function_call_id():
+    with pytest.raises(exc.Error) as ei:
+        skyloft.FunctionCall.from_id("fc-doesnotexist0000").get(timeout=5)
+    assert isinstance(ei.value, exc.NotFoundError), repr(ei.value)
+
+
+def test_unpicklable_return_value():
+    with pytest.raises(exc.Error) as ei:
+        returns_lock.remote()
+    assert re.search(r"pickl|serializ", str(ei.value), re.I), repr(ei.value)
 
 
 def test_local_runs_in_process():

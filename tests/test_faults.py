@@ -395,8 +395,16 @@ def test_auto_started_daemon(tmp_path, cli, clean_env_fixture, short_tmp):
         st = cli("server", "status", env=env, timeout=60)
         assert st.returncode != 0, st
     finally:
+        if daemon_pid is None and (home / "server.json").exists():
+            try:
+                daemon_pid = json.loads((home / "server.json").read_text())["pid"]
+            except (ValueError, KeyError, OSError):
+                pass
         if daemon_pid is not None and _pid_alive(daemon_pid):
-            cli("server", "stop", env=env, timeout=60)
+            try:
+                cli("server", "stop", env=env, timeout=60)
+            except AssertionError:
+                pass
             time.sleep(1)
             if _pid_alive(daemon_pid):
                 os.kill(daemon_pid, signal.SIGKILL)

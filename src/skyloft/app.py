@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import inspect
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .context import is_local
 from .exception import Error, InvalidError
 from .functions import FunctionOptions, Function, is_generator_function
 from .retries import Retries
+
+if TYPE_CHECKING:
+    import inspect
 
 _HEARTBEAT_S = 10.0
 
@@ -211,5 +213,7 @@ def find_entrypoint(app: App, name: str | None) -> LocalEntrypoint | Function:
 
 
 def entrypoint_signature(target: LocalEntrypoint | Function) -> inspect.Signature:
+    import inspect
+
     raw = target.raw_f if isinstance(target, LocalEntrypoint) else target.get_raw_f()
     return inspect.signature(raw)

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import os
 import pickle
-import traceback
 from types import TracebackType
 from typing import Any
-
-import cloudpickle
 
 from .exception import DeserializationError, RemoteError, SerializationError
 
@@ -46,6 +43,8 @@ def serialize(obj: Any) -> bytes:
     """Pickle `obj`, raising a SerializationError that names the value's type."""
     if _is_plain(obj, [_PLAIN_LIMIT]):
         return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    import cloudpickle
+
     try:
         return cloudpickle.dumps(obj)
     except Exception as exc:
@@ -75,6 +74,9 @@ def user_traceback(tb: TracebackType | None) -> TracebackType | None:
 
 def serialize_exception(exc: BaseException) -> tuple[bytes, str, str]:
     """Return (pickled exception with its traceback, one-line message, traceback text)."""
+    import traceback
+
+    import cloudpickle
     from tblib import pickling_support
 
     tb = user_traceback(exc.__traceback__)
@@ -97,7 +99,7 @@ def deserialize_exception(data: bytes, message: str, traceback_text: str) -> Bas
 
     pickling_support.install()
     try:
-        exc = cloudpickle.loads(data)
+        exc = pickle.loads(data)
     except Exception:
         return RemoteError(f"{message}\n\nRemote traceback:\n{traceback_text}")
     if not isinstance(exc, BaseException):
