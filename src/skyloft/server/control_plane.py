@@ -15,6 +15,7 @@ import grpc
 from .. import __version__
 from .._proto import pb
 from ..cas import BlobStore
+from ..sockets import socket_dir
 from ..worker.agent import WorkerAgent
 from ..worker.blobs import BlobCache
 from ..worker.runtime import detect_runtime
@@ -82,7 +83,7 @@ class ControlPlane:
         if self.port == 0:
             raise OSError(f"cannot listen on {host}:{port}; is another server using that port?")
         self.url = f"{host}:{self.port}"
-        self.unix_path = os.path.join(home, "server.sock")
+        self.unix_path = os.path.join(socket_dir(home, len("server.sock")), "server.sock")
         if os.path.exists(self.unix_path):
             os.unlink(self.unix_path)
         self._server.add_insecure_port(f"unix:{self.unix_path}")

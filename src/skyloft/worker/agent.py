@@ -26,6 +26,7 @@ from .. import frames, ids
 from .._proto import pb
 from ..cas import MAX_INLINE_BYTES
 from ..frames import FrameSocket
+from ..sockets import socket_dir
 from .blobs import BlobCache
 from .code import CodeMounts
 from .runtime import ContainerConfig, ContainerRuntime, Mount
@@ -51,7 +52,7 @@ class _Container:
     container_id: str
     spec: pb.FunctionSpec
     workdir: str
-    socket_path: str
+    socket_dir: str
     channel: FrameSocket | None = None
     process: subprocess.Popen[bytes] | None = None
     pending: list[list[bytes]] = field(default_factory=list)
@@ -85,7 +86,9 @@ class WorkerAgent:
 
     def start_container(self, container_id: str, spec: pb.FunctionSpec) -> None:
         workdir = os.path.join(self._home, "containers", container_id)
-        c = _Container(container_id, spec, workdir, os.path.join(workdir, "agent.sock"))
+        sockets = os.path.join(socket_dir(self._home, len("sockets/") + len(container_id) + len("/agent.sock")),
+                               "sockets", container_id)
+        c = _Container(container_id, spec, workdir, sockets)
         with self._lock:
             self._containers[container_id] = c
         threading.Thread(target=self._run_container, args=(c,), name=f"container-{container_id}",
@@ -144,16 +147,18 @@ class WorkerAgent:
         with self._lock:
             self._containers.pop(c.container_id, None)
         shutil.rmtree(c.workdir, ignore_errors=True)
+        shutil.rmtree(c.socket_dir, ignore_errors=True)
         self.link.container_event(pb.ContainerEvent(
             container_id=c.container_id, kind=pb.ContainerEvent.EXITED, exit_code=exit_code, reason=reason))
 
     def _launch(self, c: _Container) -> socket.socket:
         os.makedirs(c.workdir, exist_ok=True)
+        os.makedirs(c.socket_dir, mode=0o700, exist_ok=True)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(c.socket_path)
+        listener.bind(os.path.join(c.socket_dir, "agent.sock"))
         listener.listen(1)
         code_dir = self._code.materialize(c.spec.code_manifest_id) if c.spec.code_manifest_id else ""
-        mounts = [Mount(_RUNTIME_SOURCE, "/skyloft/runtime"), Mount(c.workdir, "/skyloft/agent", False)]
+        mounts = [Mount(_RUNTIME_SOURCE, "/skyloft/runtime"), Mount(c.socket_dir, "/skyloft/agent", False)]
         if code_dir:
             mounts.append(Mount(code_dir, "/skyloft/code"))
         seen = {m.target: self.runtime.visible_path(m) for m in mounts}
