@@ -104,7 +104,9 @@ def test_run_streams_container_stdout_before_result(cli, tmp_path):
 
         @app.function()
         def shout(x):
+            import sys
             print("{marker}", x)
+            print("{marker}-STDERR", file=sys.stderr)
             return x * 2
 
         @app.local_entrypoint()
@@ -118,6 +120,32 @@ def test_run_streams_container_stdout_before_result(cli, tmp_path):
     assert f"{marker} 21" in r.stdout, r
     assert "RESULT-LINE 42" in r.stdout, r
     assert r.stdout.index(marker) < r.stdout.index("RESULT-LINE 42"), r
+    assert f"{marker}-STDERR" in r.stderr, r
+
+
+def test_concurrent_runs(server, procs, skyloft_cmd_fixture, tmp_path):
+    f = _write(
+        tmp_path / "conc_app.py",
+        """
+        import skyloft
+
+        app = skyloft.App("cli-concurrent")
+
+        @app.function()
+        def mul(x, k):
+            return x * k
+
+        @app.local_entrypoint()
+        def main(k: int):
+            print("SUM=%d" % sum(mul.map(range(50), [k] * 50)))
+        """,
+    )
+    runners = [
+        procs(skyloft_cmd_fixture("run", f, "--k", k), env=server.env, cwd=tmp_path) for k in (1, 2, 3)
+    ]
+    for k, p in zip((1, 2, 3), runners):
+        assert p.wait(timeout=90) == 0, p.output()
+        assert f"SUM={1225 * k}" in p.output(), p.output()
 
 
 def test_run_hello_example(cli, repo_root):
@@ -522,6 +550,51 @@ def test_app_stopped_after_non_detached_run(cli, tmp_path):
     lines = _line_with(lst.stdout, app_id)
     assert lines, lst
     assert re.search(r"stopped", lines[0], re.I), lst
+
+
+INTERRUPT_APP = """
+import time
+import skyloft
+
+app = skyloft.App("{name}")
+
+@app.function()
+def background(marker):
+    print(marker, flush=True)
+    time.sleep(120)
+    return "done"
+
+@app.local_entrypoint()
+def main(marker: str):
+    print("APP-ID=" + app.app_id, flush=True)
+    background.remote(marker)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_stops_app_and_containers(cli, server, procs, skyloft_cmd_fixture, tmp_path):
+    import signal
+
+    name = f"cli-sigint-{uuid.uuid4().hex[:8]}"
+    marker = f"SIGINT-MARKER-{uuid.uuid4().hex}"
+    f = _write(tmp_path / "sigint_app.py", INTERRUPT_APP.format(name=name))
+    runner = procs(skyloft_cmd_fixture("run", f, "--marker", marker), env=server.env, cwd=tmp_path)
+    app_id = runner.wait_for(r"APP-ID=(\S+)", timeout=60).group(1)
+    runner.wait_for(re.escape(marker), timeout=60)
+    runner.proc.send_signal(signal.SIGINT)
+    rc = runner.wait(timeout=30)
+    assert rc != 0, runner.output()
+    # the ephemeral app is stopped and its containers go away
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        lst = cli("app", "list", extra_env=WIDE)
+        cr = cli("container", "list", extra_env=WIDE)
+        lines = _line_with(lst.stdout, app_id)
+        if lines and re.search(r"stopped", lines[0], re.I) and app_id not in cr.stdout:
+            break
+        time.sleep(0.5)
+    assert lines and re.search(r"stopped", lines[0], re.I), lst
+    assert app_id not in cr.stdout, cr
 
 
 def test_app_stop_unknown_id_fails(cli):

@@ -89,6 +89,18 @@ def sleeps_too_long():
     return "should not get here"
 
 
+@app.function(timeout=1)
+def maybe_slow(delay):
+    time.sleep(delay)
+    return f"slept {delay}"
+
+
+@app.function(timeout=1, retries=skyloft.Retries(max_retries=1, initial_delay=0.1))
+def always_times_out(directory):
+    _record_attempt(directory)
+    time.sleep(10)
+
+
 def _record_attempt(directory):
     with open(os.path.join(directory, "attempts"), "a") as f:
         f.write("x\n")
@@ -410,6 +422,18 @@ def test_exception_hierarchy():
 def test_function_timeout():
     with pytest.raises(exc.FunctionTimeoutError):
         sleeps_too_long.remote()
+
+
+def test_timeout_then_same_function_works():
+    with pytest.raises(exc.FunctionTimeoutError):
+        maybe_slow.remote(10)
+    assert maybe_slow.remote(0) == "slept 0"
+
+
+def test_timeout_is_retried(tmp_path):
+    with pytest.raises(exc.FunctionTimeoutError):
+        always_times_out.remote(str(tmp_path))
+    assert len((tmp_path / "attempts").read_text().splitlines()) == 2
 
 
 def test_retries_int_eventually_succeeds(tmp_path):

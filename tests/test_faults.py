@@ -204,6 +204,85 @@ def test_long_skyloft_home_path(server_factory, tmp_path, run_cmd_fixture):
     assert r.returncode == 0 and "RESULT=42" in r.stdout, r
 
 
+def test_server_stop_foreground_server(server_factory, cli):
+    srv = server_factory()
+    proc = srv.proc
+    r = cli("server", "stop", env=srv.env, timeout=60)
+    assert r.returncode == 0, r
+    rc = proc.wait(timeout=30)
+    assert rc is not None
+    st = cli("server", "status", env=srv.env, timeout=60)
+    assert st.returncode != 0, st
+
+
+WORKER_DEATH_APP = """
+import os
+import time
+import skyloft
+
+app = skyloft.App("worker-death")
+
+@app.function()
+def slow(x, started):
+    open(started, "a").write("%d\\n" % os.getpid())
+    time.sleep(3)
+    return x * 2
+
+@app.local_entrypoint()
+def main(gate: str, started: str):
+    call = slow.spawn(21, started)
+    print("CALL-ID=" + call.object_id, flush=True)
+    while not os.path.exists(gate):
+        time.sleep(0.1)
+    try:
+        print("RESULT=%r" % (call.get(timeout=60),), flush=True)
+    except Exception as e:
+        print("EXC-TYPE=%s.%s EXC-MSG=%s" % (type(e).__module__, type(e).__name__, e), flush=True)
+"""
+
+
+@pytest.mark.timeout(150)
+def test_worker_killed_mid_input(server_factory, procs, skyloft_cmd_fixture, clean_env_fixture, tmp_path, short_tmp):
+    """A worker that dies mid-input: the input is re-run on another worker."""
+    srv = server_factory(no_worker=True)
+
+    def start_worker():
+        h = short_tmp("slwk-")
+        return procs(
+            skyloft_cmd_fixture("worker", "--server", srv.url),
+            env=clean_env_fixture(SKYLOFT_HOME=h, SKYLOFT_TOKEN=srv.token),
+            cwd=h,
+        )
+
+    w1 = start_worker()
+    app_file = _write(tmp_path / "worker_death_app.py", WORKER_DEATH_APP)
+    gate, started = tmp_path / "gate", tmp_path / "started"
+    runner = procs(
+        skyloft_cmd_fixture("run", app_file, "--gate", gate, "--started", started), env=srv.env, cwd=tmp_path
+    )
+    runner.wait_for(r"CALL-ID=", timeout=60)
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started.exists(), runner.output() + w1.output()
+    # kill the worker and everything in its process group (its containers may
+    # live in their own groups: kill the container pid too)
+    os.killpg(w1.pid, signal.SIGKILL)
+    for pid in started.read_text().split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    w1.proc.wait(timeout=10)
+    start_worker()
+    gate.write_text("go")
+    runner.wait_for(r"RESULT=|EXC-TYPE=", timeout=90)
+    out = runner.output()
+    # Modal semantics: an input lost to an infrastructure failure is re-run
+    assert "RESULT=42" in out, out
+    assert len(started.read_text().split()) == 2, started.read_text()
+
+
 # ---------------------------------------------------------------- durability
 
 

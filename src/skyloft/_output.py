@@ -15,6 +15,13 @@ from ._proto import pb
 from .exception import ConnectionError, Error
 
 _RECONNECT_S = 0.5
+_show = True
+
+
+def show_remote_output(show: bool) -> None:
+    """Turn the printing of remote output on or off (`skyloft run --quiet`)."""
+    global _show
+    _show = show
 
 
 class LogFollower:
@@ -36,15 +43,15 @@ class LogFollower:
             try:
                 request = pb.LogsRequest(id=self._app_id, follow=True, after_seq=self._printed)
                 for batch in self._client.stream("AppLogs", request):
-                    self._show(batch.lines)
+                    self._print(batch.lines)
                 return
             except ConnectionError:
                 self._stop.wait(_RECONNECT_S)
             except Error:
                 return
 
-    def _show(self, lines) -> None:
-        for line in lines:
+    def _print(self, lines) -> None:
+        for line in lines if _show else ():
             out = sys.stderr if line.stream == pb.LogLine.STDERR else sys.stdout
             out.write(self._mark(line))
             out.flush()

@@ -69,7 +69,9 @@ def run(ctx: click.Context, target: str, detach: bool, quiet: bool) -> None:
     except Error as exc:
         _fail(str(exc))
     if quiet:
-        os.environ["SKYLOFT_QUIET"] = "1"
+        from .._output import show_remote_output
+
+        show_remote_output(False)
     try:
         with app.run(detach=detach):
             result = run_target(entry, kwargs)
