@@ -171,6 +171,17 @@ def size_and_echo(data):
     return len(data), data[-16:] * 1, bytes(reversed(data))
 
 
+class UnpicklableError(Exception):
+    def __init__(self, msg):
+        super().__init__(msg)
+        self.lock = threading.Lock()
+
+
+@app.function()
+def raise_unpicklable():
+    raise UnpicklableError("cannot-pickle-this-error")
+
+
 @app.function()
 def returns_lock():
     return threading.Lock()
@@ -318,6 +329,26 @@ def test_unknown_function_call_id():
     with pytest.raises(exc.Error) as ei:
         skyloft.FunctionCall.from_id("fc-doesnotexist0000").get(timeout=5)
     assert isinstance(ei.value, exc.NotFoundError), repr(ei.value)
+
+
+def test_unpicklable_remote_exception():
+    with pytest.raises(Exception) as ei:
+        raise_unpicklable.remote()
+    e = ei.value
+    # either re-created faithfully or replaced by a RemoteError carrying the details
+    if not isinstance(e, UnpicklableError):
+        assert isinstance(e, exc.RemoteError), repr(e)
+        assert "UnpicklableError" in str(e) and "cannot-pickle-this-error" in str(e), str(e)
+
+
+def test_map_input_iterator_raises():
+    def inputs():
+        yield 1
+        yield 2
+        raise KeyError("local-iterator-broke")
+
+    with pytest.raises(KeyError, match="local-iterator-broke"):
+        list(square.map(inputs()))
 
 
 def test_unpicklable_return_value():

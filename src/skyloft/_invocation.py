@@ -30,8 +30,10 @@ _CHUNK = 2048
 class Target:
     """A registered function as the wire sees it."""
 
-    def __init__(self, client: Any, function_id: str, follower: Any | None, name: str) -> None:
+    def __init__(self, client: Any, function_id: str, follower: Any | None, name: str,
+                 local_files: dict[str, str] | None = None) -> None:
         self.client = client
+        self.local_files = local_files
         self.function_id = function_id
         self.follower = follower
         self.name = name
@@ -53,20 +55,20 @@ def _output_bytes(client: Any, out: pb.Output) -> bytes:
     return download_blob(client, out.data.blob_id) if out.data.blob_id else out.data.data
 
 
-def output_error(client: Any, out: pb.Output) -> BaseException | None:
+def output_error(client: Any, out: pb.Output, local_files: dict[str, str] | None = None) -> BaseException | None:
     """The exception an output carries, or None for a success."""
     if out.status in (pb.SUCCESS, pb.GEN_ITEM):
         return None
     if out.status == pb.FAILURE:
-        return deserialize_exception(_output_bytes(client, out), out.message, out.traceback)
+        return deserialize_exception(_output_bytes(client, out), out.message, out.traceback, local_files)
     kind = {pb.TIMEOUT: FunctionTimeoutError, pb.CRASHED: ContainerCrashError,
             pb.CANCELLED: InputCancellation}.get(out.status, InternalError)
     return kind(out.message or pb.OutputStatus.Name(out.status))
 
 
-def output_value(client: Any, out: pb.Output) -> Any:
+def output_value(client: Any, out: pb.Output, local_files: dict[str, str] | None = None) -> Any:
     """The value an output carries; raises the remote exception for a failure."""
-    error = output_error(client, out)
+    error = output_error(client, out, local_files)
     if error is not None:
         raise error
     data = _output_bytes(client, out)
@@ -100,7 +102,7 @@ def call_one(target: Target, args: tuple, kwargs: dict) -> Any:
     payload = encode_args(target.client, args, kwargs)
     response = target.client.call("FunctionCall", pb.FunctionCallRequest(
         function_id=target.function_id, inputs=[pb.Input(idx=0, args=payload)], wait_s=_FIRST_WAIT_S))
-    return output_value(target.client, final_output(target, response.call_id, response.outputs))
+    return output_value(target.client, final_output(target, response.call_id, response.outputs), target.local_files)
 
 
 def spawn_one(target: Target, args: tuple, kwargs: dict) -> str:
@@ -120,7 +122,7 @@ def stream_generator(target: Target, args: tuple, kwargs: dict) -> Iterator[Any]
         if out.status == pb.GEN_ITEM:
             yield output_value(target.client, out)
         else:
-            output_value(target.client, out)
+            output_value(target.client, out, target.local_files)
             return
 
 
@@ -205,21 +207,21 @@ def _collect(target: Target, call_id: str, feeder: _Feeder, order_outputs: bool,
         target.show_logs_until(finals[-1].log_seq)
         if not order_outputs:
             for out in finals:
-                yield _result(target.client, out, return_exceptions)
+                yield _result(target, out, return_exceptions)
             continue
         for out in finals:
             pending[out.idx] = out
         while next_idx in pending:
-            yield _result(target.client, pending.pop(next_idx), return_exceptions)
+            yield _result(target, pending.pop(next_idx), return_exceptions)
             next_idx += 1
 
 
-def _result(client: Any, out: pb.Output, return_exceptions: bool) -> Any:
+def _result(target: Target, out: pb.Output, return_exceptions: bool) -> Any:
     if return_exceptions:
-        error = output_error(client, out)
+        error = output_error(target.client, out, target.local_files)
         if error is not None:
             return error
-    return output_value(client, out)
+    return output_value(target.client, out, target.local_files)
 
 
 def _cancel_quietly(client: Any, call_id: str) -> None:

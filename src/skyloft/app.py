@@ -63,6 +63,7 @@ class App:
         self.registered_entrypoints: dict[str, LocalEntrypoint] = {}
         self._client: Any = None
         self._follower: Any = None
+        self._local_files: dict[str, str] = {}
         self._running = False
 
     def __repr__(self) -> str:
@@ -155,7 +156,7 @@ class App:
             main_file = getattr(sys.modules.get("__main__"), "__file__", None)
             if main_file and any(f.get_raw_f().__module__ == "__main__" for f in self.registered_functions.values()):
                 extra.append(main_module_entry(main_file))
-            manifest_id = sync_code(self._client, extra)
+            manifest_id, self._local_files = sync_code(self._client, extra)
             for function in self.registered_functions.values():
                 response = self._client.call("FunctionCreate", pb.FunctionCreateRequest(
                     spec=function.spec(self.app_id, manifest_id)))

@@ -15,10 +15,12 @@ if TYPE_CHECKING:
 class FunctionCall:
     """Returned by `Function.spawn()`; fetch the result with `.get()`."""
 
-    def __init__(self, call_id: str, client: Any = None, follower: Any = None) -> None:
+    def __init__(self, call_id: str, client: Any = None, follower: Any = None,
+                 local_files: dict[str, str] | None = None) -> None:
         self.object_id = call_id
         self._client = client
         self._follower = follower
+        self._local_files = local_files
 
     def __repr__(self) -> str:
         return f"FunctionCall({self.object_id!r})"
@@ -67,8 +69,8 @@ class FunctionCall:
         outputs, is_map = self._outputs(timeout)
         finals = [o for o in outputs if o.status != pb.GEN_ITEM]
         if not is_map:
-            return output_value(self._client, finals[0])
-        return [output_value(self._client, o) for o in sorted(finals, key=lambda o: o.idx)]
+            return output_value(self._client, finals[0], self._local_files)
+        return [output_value(self._client, o, self._local_files) for o in sorted(finals, key=lambda o: o.idx)]
 
     @twin
     def cancel(self, terminate_containers: bool = False) -> None:

@@ -111,7 +111,8 @@ class Function:
         if self.object_id is None:
             raise InvalidError(f"function {self.tag!r} is not running yet: call it inside `with app.run():` "
                                "or from a @app.local_entrypoint() started by `skyloft run`")
-        return _invocation.Target(self._app._client, self.object_id, self._app._follower, self.tag)
+        return _invocation.Target(self._app._client, self.object_id, self._app._follower, self.tag,
+                                  self._app._local_files)
 
     def _no_generator(self, method: str) -> None:
         if self.is_generator:
@@ -165,7 +166,8 @@ class Function:
         """Start the function and return at once; the result comes from `FunctionCall.get()`."""
         self._no_generator("spawn")
         target = self._target()
-        return FunctionCall(_invocation().spawn_one(target, args, kwargs), target.client, target.follower)
+        return FunctionCall(_invocation().spawn_one(target, args, kwargs), target.client, target.follower,
+                            target.local_files)
 
     @twin
     def spawn_map(self, *input_iterators: Iterable[Any], kwargs: dict[str, Any] | None = None) -> FunctionCall:
@@ -179,7 +181,7 @@ class Function:
         feeder.join()
         if feeder.error is not None:
             raise feeder.error
-        return FunctionCall(call_id, target.client, target.follower)
+        return FunctionCall(call_id, target.client, target.follower, target.local_files)
 
 
 def _invocation():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import pickle
 from types import TracebackType
-from typing import Any
+from typing import Any, Callable
 
 from .exception import DeserializationError, RemoteError, SerializationError
 
@@ -72,14 +72,39 @@ def user_traceback(tb: TracebackType | None) -> TracebackType | None:
     return tb
 
 
-def serialize_exception(exc: BaseException) -> tuple[bytes, str, str]:
-    """Return (pickled exception with its traceback, one-line message, traceback text)."""
+def map_traceback_files(tb: TracebackType | None, rename: Callable[[str], str]) -> TracebackType | None:
+    """A copy of `tb` whose frames' file names went through `rename`.
+
+    Used to show the caller its own files rather than the container's copies.
+    """
+    if tb is None:
+        return None
+    from tblib import Traceback
+
+    data = Traceback(tb).to_dict()
+    node = data
+    while node is not None:
+        code = node["tb_frame"]["f_code"]
+        code["co_filename"] = rename(code["co_filename"])
+        node = node["tb_next"]
+    return Traceback.from_dict(data).as_traceback()
+
+
+def serialize_exception(exc: BaseException, code_root: str = "") -> tuple[bytes, str, str]:
+    """Return (pickled exception with its traceback, one-line message, traceback text).
+
+    Frames in files under `code_root` (the shipped code) are named relative
+    to it, so the caller can point them at its own copies.
+    """
     import traceback
 
     import cloudpickle
     from tblib import pickling_support
 
     tb = user_traceback(exc.__traceback__)
+    if code_root:
+        prefix = code_root.rstrip("/") + "/"
+        tb = map_traceback_files(tb, lambda name: name[len(prefix):] if name.startswith(prefix) else name)
     exc = exc.with_traceback(tb)
     text = "".join(traceback.format_exception(type(exc), exc, tb))
     message = f"{type(exc).__name__}: {exc}"
@@ -93,8 +118,13 @@ def serialize_exception(exc: BaseException) -> tuple[bytes, str, str]:
     return data, message, text
 
 
-def deserialize_exception(data: bytes, message: str, traceback_text: str) -> BaseException:
-    """Re-create the remote exception, with its traceback, for raising in the caller."""
+def deserialize_exception(data: bytes, message: str, traceback_text: str,
+                          local_files: dict[str, str] | None = None) -> BaseException:
+    """Re-create the remote exception, with its traceback, for raising in the caller.
+
+    `local_files` maps shipped relative paths to the caller's files, so the
+    traceback shows (and quotes) the caller's source.
+    """
     from tblib import pickling_support
 
     pickling_support.install()
@@ -104,4 +134,21 @@ def deserialize_exception(data: bytes, message: str, traceback_text: str) -> Bas
         return RemoteError(f"{message}\n\nRemote traceback:\n{traceback_text}")
     if not isinstance(exc, BaseException):
         return RemoteError(message)
+    if local_files:
+        exc.__traceback__ = map_traceback_files(exc.__traceback__, lambda name: local_files.get(name, name))
     return exc
+
+
+def format_user_traceback(exc: BaseException) -> str:
+    """The traceback of `exc` without skyloft's own frames, for the CLI to print."""
+    import traceback
+
+    report = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+    seen = set()
+    node: traceback.TracebackException | None = report
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        frames = [f for f in node.stack if not f.filename.startswith(_PACKAGE_DIR)]
+        node.stack = traceback.StackSummary.from_list(frames)
+        node = node.__cause__ or node.__context__
+    return "".join(report.format())

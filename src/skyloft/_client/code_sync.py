@@ -83,8 +83,11 @@ def main_module_entry(path: str) -> tuple[str, str]:
     return os.path.dirname(path), os.path.splitext(os.path.basename(path))[0]
 
 
-def sync_code(client: Client, extra: list[tuple[str, str]] = ()) -> str:
-    """Upload what the server lacks of the local code; returns the manifest's blob id."""
+def sync_code(client: Client, extra: list[tuple[str, str]] = ()) -> tuple[str, dict[str, str]]:
+    """Upload what the server lacks of the local code.
+
+    Returns the manifest's blob id and the shipped files ({relative: local path}).
+    """
     files = local_files(extra)
     manifest = {rel: file_blob_id(path) for rel, path in sorted(files.items())}
     manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
@@ -97,4 +100,4 @@ def sync_code(client: Client, extra: list[tuple[str, str]] = ()) -> str:
             upload_blob(client, f.read(), blob)
     if manifest_id in missing:
         upload_blob(client, manifest_bytes, manifest_id)
-    return manifest_id
+    return manifest_id, files

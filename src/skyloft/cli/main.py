@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-import traceback
 
 import click
 
@@ -81,8 +80,10 @@ def run(ctx: click.Context, target: str, detach: bool, quiet: bool) -> None:
         _fail("interrupted; the app was stopped")
     except Error as exc:
         _fail(str(exc))
-    except Exception:
-        traceback.print_exc()
+    except Exception as exc:
+        from ..serialization import format_user_traceback
+
+        sys.stderr.write(format_user_traceback(exc))
         sys.exit(1)
 
 

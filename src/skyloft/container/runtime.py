@@ -133,7 +133,7 @@ class ContainerRuntime:
                 result = asyncio.run(result)
             return _output(input_id, frames.SUCCESS, serialize(result), start=start)
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
-            data, message, text = serialize_exception(exc)
+            data, message, text = serialize_exception(exc, os.environ.get("SKYLOFT_CODE_DIR", ""))
             return _output(input_id, frames.FAILURE, data, message, text, start)
         finally:
             set_current_input(None, None)

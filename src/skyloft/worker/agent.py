@@ -167,6 +167,7 @@ class WorkerAgent:
             "LANG": "C.UTF-8",
             "HOME": c.workdir,
             "PYTHONPATH": os.pathsep.join(p for p in (seen.get("/skyloft/code"), seen["/skyloft/runtime"]) if p),
+            "SKYLOFT_CODE_DIR": seen.get("/skyloft/code", ""),
             "SKYLOFT_CONTAINER_ID": c.container_id,
             "SKYLOFT_CONTAINER_SOCKET": os.path.join(seen["/skyloft/agent"], "agent.sock"),
             **dict(c.spec.env),
