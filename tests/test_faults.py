@@ -10,7 +10,6 @@ import re
 import signal
 import textwrap
 import time
-import uuid
 from pathlib import Path
 
 import pytest
