@@ -123,6 +123,39 @@ def test_run_streams_container_stdout_before_result(cli, tmp_path):
     assert f"{marker}-STDERR" in r.stderr, r
 
 
+def test_run_streams_lots_of_output(cli, tmp_path):
+    _write(
+        tmp_path / "chatty_app.py",
+        """
+        import skyloft
+
+        app = skyloft.App("cli-chatty")
+
+        @app.function()
+        def chatty(n):
+            for i in range(n):
+                print("CHATTY-LINE %05d" % i)
+            return n
+
+        @app.local_entrypoint()
+        def main():
+            print("CHATTY-DONE", chatty.remote(3000))
+        """,
+    )
+    r = cli("run", tmp_path / "chatty_app.py", cwd=tmp_path)
+    assert r.returncode == 0, r
+    got = re.findall(r"CHATTY-LINE (\d{5})", r.stdout)
+    assert [int(x) for x in got] == list(range(3000)), (len(got), r)
+    assert r.stdout.rindex("CHATTY-LINE") < r.stdout.index("CHATTY-DONE 3000"), r
+
+
+def test_run_syntax_error_in_app(cli, tmp_path):
+    (tmp_path / "broken_app.py").write_text("import skyloft\napp = skyloft.App('x')\ndef oops(:\n")
+    r = cli("run", tmp_path / "broken_app.py", cwd=tmp_path)
+    assert r.returncode != 0, r
+    assert "SyntaxError" in r.output, r
+
+
 def test_concurrent_runs(server, procs, skyloft_cmd_fixture, tmp_path):
     f = _write(
         tmp_path / "conc_app.py",
@@ -256,6 +289,36 @@ def test_code_shipping_picks_up_edits(cli, tmp_path):
     assert r2.returncode == 0, r2
     assert "VALUE=second-edited-version" in r2.stdout, r2
     assert "VALUE=first" not in r2.stdout, r2
+
+
+def test_code_shipping_package_edit(cli, tmp_path):
+    pkg = tmp_path / "mypkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    _write(pkg / "sub" / "deep.py", "def value():\n    return 'pkg-one'\n")
+    _write(
+        tmp_path / "pkg_app.py",
+        """
+        import skyloft
+        from mypkg.sub import deep
+
+        app = skyloft.App("cli-ship-pkg")
+
+        @app.function()
+        def get_value():
+            return "PKG=" + deep.value()
+
+        @app.local_entrypoint()
+        def main():
+            print(get_value.remote())
+        """,
+    )
+    r1 = cli("run", tmp_path / "pkg_app.py", cwd=tmp_path)
+    assert r1.returncode == 0 and "PKG=pkg-one" in r1.stdout, r1
+    _write(pkg / "sub" / "deep.py", "def value():\n    return 'pkg-two-changed'\n")
+    r2 = cli("run", tmp_path / "pkg_app.py", cwd=tmp_path)
+    assert r2.returncode == 0 and "PKG=pkg-two-changed" in r2.stdout, r2
 
 
 def test_code_shipping_from_other_cwd(cli, tmp_path):

@@ -127,9 +127,20 @@ def flaky_retries_obj(directory, fail_times):
 @app.function()
 def long_sleep(directory, seconds):
     Path(directory, "started").write_text("1")
-    time.sleep(seconds)
+    end = time.time() + seconds
+    while time.time() < end:
+        with open(os.path.join(directory, "ticks"), "a") as f:
+            f.write("t\n")
+        time.sleep(0.1)
     Path(directory, "finished").write_text("1")
     return "finished"
+
+
+@app.function(max_containers=1)
+def single_lane(directory, name, delay):
+    Path(directory, "started-" + name).write_text("1")
+    time.sleep(delay)
+    return name
 
 
 @app.function(retries=0)
@@ -185,6 +196,19 @@ def raise_unpicklable():
 @app.function()
 def returns_lock():
     return threading.Lock()
+
+
+@app.function(retries=0)
+def crash_on_three(x):
+    if x == 3:
+        os._exit(5)
+    return x
+
+
+@app.function()
+async def async_double(x):
+    await asyncio.sleep(0.01)
+    return 2 * x
 
 
 @app.function(env={"SKYLOFT_TEST_CUSTOM_ENV": "hello-env"})
@@ -301,8 +325,37 @@ def test_remote_gen_in_order():
     assert list(count_up.remote_gen(6)) == [0, 10, 20, 30, 40, 50]
 
 
+def test_remote_gen_many_items():
+    assert list(count_up.remote_gen(1000)) == [i * 10 for i in range(1000)]
+
+
 def test_remote_gen_empty():
     assert list(count_up.remote_gen(0)) == []
+
+
+def test_remote_kwargs_only():
+    assert add.remote(a=1, b=2, offset=3) == 6
+
+
+def test_get_timeout_does_not_cancel():
+    call = slow_identity.spawn("still-here", 2)
+    with pytest.raises(BaseException) as ei:
+        call.get(timeout=0.2)
+    assert isinstance(ei.value, (exc.TimeoutError, TimeoutError)), repr(ei.value)
+    assert not isinstance(ei.value, exc.FunctionTimeoutError), repr(ei.value)
+    assert call.get(timeout=30) == "still-here"
+
+
+def test_map_with_crashing_input_return_exceptions():
+    out = list(crash_on_three.map(range(6), return_exceptions=True))
+    assert [out[i] for i in (0, 1, 2, 4, 5)] == [0, 1, 2, 4, 5], out
+    assert isinstance(out[3], BaseException), out
+    assert re.search(r"\b5\b", str(out[3])), str(out[3])
+
+
+def test_async_function_remote():
+    assert async_double.remote(21) == 42
+    assert list(async_double.map([1, 2])) == [2, 4]
 
 
 def test_map_empty():
@@ -520,6 +573,30 @@ def test_cancel_spawned_call(tmp_path):
     assert isinstance(e, (exc.Error, exc.InputCancellation)), repr(e)
     assert not isinstance(e, (exc.FunctionTimeoutError, exc.TimeoutError)), repr(e)
     assert not (tmp_path / "finished").exists()
+
+    # the cancelled input stops running (its tick file stops growing)
+    def ticks():
+        return len((tmp_path / "ticks").read_text().splitlines())
+
+    time.sleep(1.0)
+    before = ticks()
+    time.sleep(1.5)
+    assert ticks() - before <= 1, "cancelled input is still running"
+
+
+@pytest.mark.timeout(90)
+def test_cancel_pending_call_never_runs(tmp_path):
+    first = single_lane.spawn(str(tmp_path), "a", 2)
+    _wait_for_file(tmp_path / "started-a")
+    pending = single_lane.spawn(str(tmp_path), "b", 0)
+    pending.cancel()
+    with pytest.raises(BaseException) as ei:
+        pending.get(timeout=30)
+    assert isinstance(ei.value, (exc.Error, exc.InputCancellation)), repr(ei.value)
+    assert first.get(timeout=30) == "a"
+    # a later call goes through the same (single) lane; "b" must not have run
+    assert single_lane.remote(str(tmp_path), "c", 0) == "c"
+    assert not (tmp_path / "started-b").exists()
 
 
 # ---------------------------------------------------------------- serialization

@@ -361,6 +361,52 @@ def test_server_crash_durability(server_factory, procs, skyloft_cmd_fixture, tmp
     assert r.returncode == 0 and "AFTER=2" in r.stdout, r
 
 
+DURABLE_MAP_APP = """
+import os
+import time
+import skyloft
+
+app = skyloft.App("durable-map-app")
+
+@app.function()
+def slow_square(x, progress):
+    time.sleep(0.3)
+    open(progress, "a").write("%d\\n" % x)
+    return x * x
+
+@app.local_entrypoint()
+def main(progress: str):
+    print("MAP-START", flush=True)
+    total = sum(slow_square.map(range(30), [progress] * 30))
+    print("MAP-SUM=%d" % total, flush=True)
+"""
+
+
+@pytest.mark.timeout(180)
+def test_server_crash_during_map(server_factory, procs, skyloft_cmd_fixture, tmp_path):
+    srv = server_factory()
+    app_file = _write(tmp_path / "durable_map_app.py", DURABLE_MAP_APP)
+    progress = tmp_path / "progress"
+    runner = procs(skyloft_cmd_fixture("run", app_file, "--progress", progress), env=srv.env, cwd=tmp_path)
+    runner.wait_for("MAP-START", timeout=60)
+    # wait until the map is under way, then crash the server
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if progress.exists() and len(progress.read_text().split()) >= 3:
+            break
+        time.sleep(0.05)
+    assert progress.exists() and len(progress.read_text().split()) >= 3, runner.output()
+    srv.kill9()
+    srv.start(timeout=45)
+    runner.wait_for(r"MAP-SUM=|Error|Traceback", timeout=120)
+    rc = runner.wait(timeout=60)
+    out = runner.output()
+    assert f"MAP-SUM={sum(i * i for i in range(30))}" in out, out + "\n--- server ---\n" + srv.proc.output()[-4000:]
+    assert rc == 0, out
+    # every input ran at least once
+    assert set(map(int, progress.read_text().split())) == set(range(30))
+
+
 @pytest.mark.timeout(120)
 def test_server_restart_keeps_completed_results(server_factory, tmp_path, cli, run_cmd_fixture):
     """A finished call's result survives a graceful restart (FunctionCall.from_id)."""

@@ -29,6 +29,11 @@ OUTPUT_FIELDS = 6
 SUCCESS, FAILURE, GEN_ITEM = b"0", b"1", b"6"
 STDOUT, STDERR = b"0", b"1"
 
+# The container writes the id of the input it starts into this file beside
+# its socket, so that after a crash the worker knows which input to blame.
+CURRENT_INPUT_FILE = "current-input"
+CURRENT_INPUT_WIDTH = 64
+
 _HEADER = struct.Struct(">I")
 _LEN = struct.Struct(">I")
 MAX_FRAME = 1 << 30
@@ -54,6 +59,20 @@ def decode(body: bytes) -> tuple[bytes, list[bytes]]:
         fields.append(bytes(view[pos:pos + length]))
         pos += length
     return kind, fields
+
+
+def read_frame(reader) -> tuple[bytes, list[bytes]] | None:
+    """The next frame from a binary file object, or None at end of stream."""
+    header = reader.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        return None
+    (length,) = _HEADER.unpack(header)
+    if length > MAX_FRAME:
+        raise ValueError(f"frame of {length} bytes is over the {MAX_FRAME} limit")
+    body = reader.read(length)
+    if len(body) < length:
+        return None
+    return decode(body)
 
 
 class FrameSocket:
@@ -108,16 +127,7 @@ class FrameSocket:
 
     def recv(self) -> tuple[bytes, list[bytes]] | None:
         """The next frame, or None when the other side closed the socket."""
-        header = self._reader.read(_HEADER.size)
-        if len(header) < _HEADER.size:
-            return None
-        (length,) = _HEADER.unpack(header)
-        if length > MAX_FRAME:
-            raise ValueError(f"frame of {length} bytes is over the {MAX_FRAME} limit")
-        body = self._reader.read(length)
-        if len(body) < length:
-            return None
-        return decode(body)
+        return read_frame(self._reader)
 
     def close(self) -> None:
         with self._lock:

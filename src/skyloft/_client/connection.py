@@ -12,6 +12,7 @@ import grpc
 
 from .._proto import pb
 from .._proto.skyloft.v1.api_pb2_grpc import SkyloftStub
+from ..local_lane import LANE_METHODS, UNAVAILABLE, LaneConnection, LaneError
 from ..exception import (
     AlreadyExistsError,
     AuthError,
@@ -40,8 +41,13 @@ _ERRORS = {
 
 
 class Client:
-    def __init__(self, target: str, token: str, display_url: str) -> None:
+    """Calls the API over gRPC, and over the local lane where one is given."""
+
+    def __init__(self, target: str, token: str, display_url: str, lane_path: str = "") -> None:
         self.url = display_url
+        self._token = token
+        self._lane_path = lane_path
+        self._lanes = threading.local()
         self._channel = grpc.insecure_channel(target, options=[
             ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
@@ -52,18 +58,32 @@ class Client:
 
     def call(self, method: str, request: Any, timeout: float | None = None, retry: bool = False) -> Any:
         """Call a unary RPC; with `retry`, ride out a server restart for up to a minute."""
-        rpc = getattr(self.stub, method)
         deadline = time.monotonic() + _RECONNECT_S
         delay = 0.05
         while True:
             try:
-                return rpc(request, timeout=timeout, metadata=self._metadata)
-            except grpc.RpcError as exc:
-                if retry and exc.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline:
+                return self._invoke(method, request, timeout)
+            except (grpc.RpcError, LaneError) as exc:
+                code, details = _status(exc)
+                if retry and code == grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline:
                     time.sleep(delay)
                     delay = min(delay * 2, 1.0)
                     continue
-                raise self.translate(exc) from None
+                raise self.error(code, details) from None
+
+    def _invoke(self, method: str, request: Any, timeout: float | None) -> Any:
+        if self._lane_path and method in LANE_METHODS:
+            lane = getattr(self._lanes, "connection", None)
+            if lane is None:
+                lane = self._lanes.connection = LaneConnection(self._lane_path, self._token)
+            try:
+                return lane.call(method, request, timeout)
+            except LaneError as exc:
+                if exc.code == UNAVAILABLE:
+                    lane.close()
+                    self._lanes.connection = None
+                raise
+        return getattr(self.stub, method)(request, timeout=timeout, metadata=self._metadata)
 
     def stream(self, method: str, request: Any, timeout: float | None = None):
         """Call a server-streaming RPC; errors surface while iterating."""
@@ -80,7 +100,10 @@ class Client:
             raise self.translate(exc) from None
 
     def translate(self, exc: grpc.RpcError) -> Error:
-        code, details = exc.code(), exc.details() or ""
+        return self.error(*_status(exc))
+
+    def error(self, code: grpc.StatusCode, details: str) -> Error:
+        """The skyloft exception for a failed call."""
         if code == grpc.StatusCode.UNAVAILABLE:
             return ConnectionError(
                 f"cannot reach the skyloft server at {self.url} ({details}). "
@@ -91,6 +114,15 @@ class Client:
 
     def close(self) -> None:
         self._channel.close()
+
+
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def _status(exc: grpc.RpcError | LaneError) -> tuple[grpc.StatusCode, str]:
+    if isinstance(exc, LaneError):
+        return _CODES.get(exc.code, grpc.StatusCode.UNKNOWN), exc.details
+    return exc.code(), exc.details() or ""
 
 
 _client: Client | None = None
@@ -134,7 +166,7 @@ def _connect(autostart: bool) -> Client:
         info = start_daemon(config.home)
     token = config.token or _read_token(config.token_path)
     target = f"unix:{info.unix}" if info.unix and os.path.exists(info.unix) else info.url
-    return Client(target, token or "", info.url)
+    return Client(target, token or "", info.url, lane_path=info.lane)
 
 
 def _read_token(path: str) -> str | None:

@@ -21,6 +21,7 @@ class ServerInfo:
     pid: int
     url: str
     unix: str
+    lane: str
 
 
 def read_server_file(home: str) -> ServerInfo | None:
@@ -33,7 +34,7 @@ def read_server_file(home: str) -> ServerInfo | None:
         return None
     if not _alive(pid):
         return None
-    return ServerInfo(pid=pid, url=info["url"], unix=info.get("unix", ""))
+    return ServerInfo(pid=pid, url=info["url"], unix=info.get("unix", ""), lane=info.get("lane", ""))
 
 
 def start_daemon(home: str, host: str = "127.0.0.1", port: int = 0, with_worker: bool = True,

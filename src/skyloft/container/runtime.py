@@ -70,6 +70,8 @@ class ContainerRuntime:
         self.stderr = _WorkerStream(channel, frames.STDERR, lock)
         self.function: Callable[..., Any] | None = None
         self.load_error: BaseException | None = None
+        marker = os.path.join(os.path.dirname(os.environ["SKYLOFT_CONTAINER_SOCKET"]), frames.CURRENT_INPUT_FILE)
+        self._current = os.open(marker, os.O_RDWR | os.O_CREAT, 0o600)
 
     def load(self) -> None:
         """Find the user's function; a failure is reported on every input."""
@@ -118,6 +120,7 @@ class ContainerRuntime:
             self.channel.send(frames.OUTPUTS, outputs)
 
     def _run_one(self, input_id: bytes, call_id: bytes, args: bytes) -> list[bytes]:
+        os.pwrite(self._current, input_id.ljust(frames.CURRENT_INPUT_WIDTH), 0)
         set_current_input(input_id.decode(), call_id.decode())
         start = time.perf_counter()
         try:

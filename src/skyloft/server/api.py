@@ -251,7 +251,7 @@ _STATUS = {
 }
 
 
-def _status_of(exc: Exception) -> grpc.StatusCode:
+def status_of(exc: Exception) -> grpc.StatusCode:
     for kind, code in _STATUS.items():
         if isinstance(exc, kind):
             return code
@@ -280,7 +280,7 @@ def _guard(method: Callable, streaming_response: bool, token: str) -> Callable:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request: {request.error}")
 
     def fail(context, exc: Exception) -> None:
-        code = _status_of(exc)
+        code = status_of(exc)
         if code == grpc.StatusCode.INTERNAL:
             log.exception("internal error in %s", method.__name__)
         context.abort(code, str(exc) or type(exc).__name__)

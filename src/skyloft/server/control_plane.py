@@ -20,6 +20,7 @@ from ..worker.agent import WorkerAgent
 from ..worker.blobs import BlobCache
 from ..worker.runtime import detect_runtime
 from .api import Api, generic_handler
+from .lane_server import LaneServer
 from .logs import LogHub
 from .scheduler import Scheduler
 from .store import Store
@@ -77,8 +78,9 @@ class ControlPlane:
                                       EmbeddedLink(self.scheduler))
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="api"),
                                    options=_GRPC_OPTIONS)
-        self._server.add_generic_rpc_handlers([generic_handler(Api(self.scheduler, self.blobs, self.logs),
-                                                               self.token)])
+        api = Api(self.scheduler, self.blobs, self.logs)
+        self._server.add_generic_rpc_handlers([generic_handler(api, self.token)])
+        self.lane = LaneServer(api, self.token, os.path.join(socket_dir(home, len("lane.sock")), "lane.sock"))
         self.port = self._server.add_insecure_port(f"{host}:{port}")
         if self.port == 0:
             raise OSError(f"cannot listen on {host}:{port}; is another server using that port?")
@@ -95,6 +97,7 @@ class ControlPlane:
             log.info("requeued %d unfinished inputs from the last run", requeued)
         self.scheduler.start()
         self._server.start()
+        self.lane.start()
         if self.worker is not None:
             if not self.worker.runtime.isolated:
                 log.warning("containers run with the 'process' runtime: they are not isolated from this machine")
@@ -103,7 +106,8 @@ class ControlPlane:
         log.info("skyloft server %s listening on %s", __version__, self.url)
 
     def _write_server_file(self) -> None:
-        info = {"pid": os.getpid(), "url": self.url, "unix": self.unix_path, "version": __version__}
+        info = {"pid": os.getpid(), "url": self.url, "unix": self.unix_path, "lane": self.lane.path,
+                "version": __version__}
         tmp = os.path.join(self.home, ".server.json.tmp")
         with open(tmp, "w") as f:
             json.dump(info, f)
@@ -116,6 +120,7 @@ class ControlPlane:
         """Stop serving; containers are stopped, accepted inputs stay in the store."""
         if self._done.is_set():
             return
+        self.lane.stop()
         self.scheduler.shutdown()
         if self.worker is not None:
             self.worker.shutdown()

@@ -23,7 +23,7 @@ from .._proto import pb
 from ..exception import InvalidError, NotFoundError
 from .autoscaler import Limits, Load, desired_containers
 from .logs import LogHub
-from .store import Store
+from .store import OutputWriter, Store
 
 log = logging.getLogger("skyloft.scheduler")
 
@@ -123,6 +123,8 @@ class Scheduler:
         self.workers: dict[str, WorkerHandle] = {}
         self._delayed: list[tuple[float, int, str, QueuedInput]] = []
         self._done_calls: deque[tuple[float, str]] = deque()
+        self._output_seq = store.next_output_seq()
+        self._writer = OutputWriter(store)
         self._delay_counter = itertools.count()
         self._loop = threading.Thread(target=self._run_loop, name="skyloft-autoscaler", daemon=True)
 
@@ -135,6 +137,7 @@ class Scheduler:
         with self._lock:
             for c in list(self.containers.values()):
                 self._stop_container(c, "server shutting down")
+        self._writer.close()
 
     # ---- apps ----
 
@@ -374,10 +377,15 @@ class Scheduler:
                 self.store.set_container_state(c.container_id, "running", pid=event.pid)
                 self._dispatch(self.functions[c.function_id])
                 return
-            self._container_exited(c, event.reason or f"exit code {event.exit_code}")
+            self._container_exited(c, event.reason or f"exit code {event.exit_code}", event.input_id)
 
-    def _container_exited(self, c: ContainerState, reason: str) -> None:
-        """Settle the inputs a container held when it went away."""
+    def _container_exited(self, c: ContainerState, reason: str, running: str = "") -> None:
+        """Settle the inputs a container held when it went away.
+
+        The input it was running (`running`, else the oldest it held) is
+        blamed; the others go back to the queue. Those it had finished but not
+        yet reported run again: at least once, never lost.
+        """
         fs = self.functions[c.function_id]
         del fs.containers[c.container_id]
         self.containers.pop(c.container_id, None)
@@ -386,11 +394,13 @@ class Scheduler:
         c.inflight.clear()
         requeue: list[QueuedInput] = []
         finished = []
-        for position, q in enumerate(inflight):
+        culprit = running if any(q.input_id == running for q in inflight) else (
+            inflight[0].input_id if inflight else "")
+        for q in inflight:
             call = self.calls.get(q.call_id)
             if call is not None and call.cancelled:
                 finished.append((q, pb.CANCELLED, pb.Payload(), "the function call was cancelled", ""))
-            elif position == 0 and not c.stop_reason:
+            elif q.input_id == culprit and not c.stop_reason:
                 status = pb.TIMEOUT if reason.startswith("timeout") else pb.CRASHED
                 finished.append((q, status, pb.Payload(), _crash_message(fs.spec, reason), ""))
             else:
@@ -435,7 +445,9 @@ class Scheduler:
         log_seq = self._logs.last_seq(app_id)
         for _, out in outputs:
             out.log_seq = log_seq
-        self.store.add_outputs(outputs)
+            self._output_seq += 1
+            out.seq = self._output_seq
+        self._writer.write(outputs)
         touched = {}
         for call_id, out in outputs:
             call = self.calls.get(call_id)

@@ -6,6 +6,7 @@ it rebuild them after a restart, so an accepted input is never lost.
 
 from __future__ import annotations
 
+import queue
 import sqlite3
 import threading
 import time
@@ -47,6 +48,8 @@ CREATE TABLE IF NOT EXISTS containers (
 """
 
 _GEN_ITEM = pb.GEN_ITEM
+_SEQ_GAP = 1 << 24
+_WRITE_BEHIND_LIMIT = 100_000
 
 
 @dataclass
@@ -173,17 +176,25 @@ class Store:
 
     # ---- outputs ----
 
+    def next_output_seq(self) -> int:
+        """Where output numbering resumes after a start.
+
+        Outputs are written behind (see `OutputWriter`), so a crash can lose
+        the last few after callers saw their numbers; starting far past the
+        highest stored number means no number is ever handed out twice.
+        """
+        rows = self._query("SELECT MAX(seq) FROM outputs")
+        return (rows[0][0] or 0) + _SEQ_GAP
+
     def add_outputs(self, call_outputs: list[tuple[str, pb.Output]]) -> None:
-        """Record outputs and fill in their `seq` from the table's counter."""
+        """Record outputs, numbered already."""
         with self._tx() as db:
-            for call_id, out in call_outputs:
-                cur = db.execute(
-                    "INSERT INTO outputs (call_id, idx, status, data, data_blob, message, traceback, log_seq) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (call_id, out.idx, out.status, out.data.data, out.data.blob_id, out.message,
-                     out.traceback, out.log_seq),
-                )
-                out.seq = cur.lastrowid
+            db.executemany(
+                "INSERT INTO outputs (seq, call_id, idx, status, data, data_blob, message, traceback, log_seq) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(out.seq, call_id, out.idx, out.status, out.data.data, out.data.blob_id, out.message,
+                  out.traceback, out.log_seq) for call_id, out in call_outputs],
+            )
 
     def outputs_after(self, call_id: str, after_seq: int, limit: int) -> list[pb.Output]:
         rows = self._query(
@@ -239,3 +250,43 @@ def _insert_inputs(db: sqlite3.Connection, call_id: str, inputs: list[pb.Input])
         "INSERT INTO inputs (call_id, idx, args, args_blob) VALUES (?, ?, ?, ?)",
         [(call_id, i.idx, i.args.data, i.args.blob_id) for i in inputs],
     )
+
+
+class OutputWriter:
+    """Writes outputs to the store in a thread of its own, many per transaction.
+
+    Callers get a result as soon as it arrives; it reaches the disk a moment
+    later. If the server dies in between, the input has no stored output and
+    runs again after the restart: at least once, never lost.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._queue: queue.Queue[list[tuple[str, pb.Output]] | None] = queue.Queue(_WRITE_BEHIND_LIMIT)
+        self._thread = threading.Thread(target=self._run, name="skyloft-output-writer", daemon=True)
+        self._thread.start()
+
+    def write(self, call_outputs: list[tuple[str, pb.Output]]) -> None:
+        self._queue.put(call_outputs)
+
+    def _run(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            pending = list(batch)
+            while True:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._store.add_outputs(pending)
+                    return
+                pending.extend(more)
+            self._store.add_outputs(pending)
+
+    def close(self) -> None:
+        """Write what is queued, then stop."""
+        self._queue.put(None)
+        self._thread.join()

@@ -144,12 +144,14 @@ class WorkerAgent:
             self.link.container_log(c.container_id, pb.LogLine.SYSTEM, f"container failed to start: {exc}\n")
         exit_code = self._reap(c)
         reason = c.exit_reason or reason or _describe_exit(exit_code)
+        running = _current_input(c.socket_dir)
         with self._lock:
             self._containers.pop(c.container_id, None)
         shutil.rmtree(c.workdir, ignore_errors=True)
         shutil.rmtree(c.socket_dir, ignore_errors=True)
         self.link.container_event(pb.ContainerEvent(
-            container_id=c.container_id, kind=pb.ContainerEvent.EXITED, exit_code=exit_code, reason=reason))
+            container_id=c.container_id, kind=pb.ContainerEvent.EXITED, exit_code=exit_code, reason=reason,
+            input_id=running))
 
     def _launch(self, c: _Container) -> socket.socket:
         os.makedirs(c.workdir, exist_ok=True)
@@ -280,6 +282,15 @@ class WorkerAgent:
                 timeout = c.spec.timeout
                 if timeout > 0 and c.inflight and now - c.busy_since > timeout:
                     self._kill(c, "timeout", graceful=False)
+
+
+def _current_input(socket_dir: str) -> str:
+    """The input the container last started (see `frames.CURRENT_INPUT_FILE`), or ""."""
+    try:
+        with open(os.path.join(socket_dir, frames.CURRENT_INPUT_FILE), "rb") as f:
+            return f.read(frames.CURRENT_INPUT_WIDTH).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
 
 
 def _definition(spec: pb.FunctionSpec) -> bytes:

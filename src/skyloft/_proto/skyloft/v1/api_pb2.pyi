@@ -444,7 +444,7 @@ class ContainerLog(_message.Message):
     def __init__(self, container_id: _Optional[str] = ..., stream: _Optional[_Union[LogLine.Stream, str]] = ..., text: _Optional[str] = ...) -> None: ...
 
 class ContainerEvent(_message.Message):
-    __slots__ = ("container_id", "kind", "pid", "exit_code", "reason")
+    __slots__ = ("container_id", "kind", "pid", "exit_code", "reason", "input_id")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STARTED: _ClassVar[ContainerEvent.Kind]
@@ -456,12 +456,14 @@ class ContainerEvent(_message.Message):
     PID_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    INPUT_ID_FIELD_NUMBER: _ClassVar[int]
     container_id: str
     kind: ContainerEvent.Kind
     pid: int
     exit_code: int
     reason: str
-    def __init__(self, container_id: _Optional[str] = ..., kind: _Optional[_Union[ContainerEvent.Kind, str]] = ..., pid: _Optional[int] = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+    input_id: str
+    def __init__(self, container_id: _Optional[str] = ..., kind: _Optional[_Union[ContainerEvent.Kind, str]] = ..., pid: _Optional[int] = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., input_id: _Optional[str] = ...) -> None: ...
 
 class WorkerMessage(_message.Message):
     __slots__ = ("hello", "event", "outputs", "log")
