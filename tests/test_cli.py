@@ -88,6 +88,8 @@ def test_server_json_contents(server):
     assert isinstance(info["pid"], int)
     assert info["pid"] == server.proc.pid or os.path.exists(f"/proc/{info['pid']}")
     assert (server.home / "token").read_text().strip()
+    # the token is a secret: not readable by other users
+    assert (server.home / "token").stat().st_mode & 0o077 == 0, oct((server.home / "token").stat().st_mode)
 
 
 # ---------------------------------------------------------------- run: streaming

@@ -73,6 +73,14 @@ def raise_custom(msg):
 
 
 @app.function()
+def raise_chained():
+    try:
+        {}["missing-key"]
+    except KeyError as e:
+        raise RuntimeError("outer-error") from e
+
+
+@app.function()
 def divide_by_zero(x):
     return x / 0  # DIVIDE-LINE
 
@@ -476,6 +484,12 @@ def test_zero_division_type_and_traceback():
     assert THIS_FILE in tb, tb
 
 
+def test_chained_exception_cause_preserved():
+    with pytest.raises(RuntimeError, match="outer-error") as ei:
+        raise_chained.remote()
+    assert isinstance(ei.value.__cause__, KeyError), repr(ei.value.__cause__)
+
+
 def test_spawned_exception_on_get():
     call = raise_custom.spawn("spawned-boom")
     with pytest.raises(MyValueError, match="spawned-boom"):
@@ -578,10 +592,15 @@ def test_cancel_spawned_call(tmp_path):
     def ticks():
         return len((tmp_path / "ticks").read_text().splitlines())
 
-    time.sleep(1.0)
-    before = ticks()
-    time.sleep(1.5)
-    assert ticks() - before <= 1, "cancelled input is still running"
+    deadline = time.monotonic() + 20
+    stopped = False
+    while time.monotonic() < deadline:
+        before = ticks()
+        time.sleep(1.0)
+        if ticks() == before:
+            stopped = True
+            break
+    assert stopped, "cancelled input is still running"
 
 
 @pytest.mark.timeout(90)

@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS containers (
 
 _GEN_ITEM = pb.GEN_ITEM
 _SEQ_GAP = 1 << 24
+_MAX_SQL_PARAMS = 30_000
 _WRITE_BEHIND_LIMIT = 100_000
 
 
@@ -188,13 +189,11 @@ class Store:
 
     def add_outputs(self, call_outputs: list[tuple[str, pb.Output]]) -> None:
         """Record outputs, numbered already."""
+        rows = [(out.seq, call_id, out.idx, out.status, out.data.data, out.data.blob_id, out.message,
+                 out.traceback, out.log_seq) for call_id, out in call_outputs]
         with self._tx() as db:
-            db.executemany(
-                "INSERT INTO outputs (seq, call_id, idx, status, data, data_blob, message, traceback, log_seq) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(out.seq, call_id, out.idx, out.status, out.data.data, out.data.blob_id, out.message,
-                  out.traceback, out.log_seq) for call_id, out in call_outputs],
-            )
+            _insert_rows(db, "outputs (seq, call_id, idx, status, data, data_blob, message, traceback, log_seq)",
+                         rows)
 
     def outputs_after(self, call_id: str, after_seq: int, limit: int) -> list[pb.Output]:
         rows = self._query(
@@ -246,10 +245,25 @@ class Store:
 
 
 def _insert_inputs(db: sqlite3.Connection, call_id: str, inputs: list[pb.Input]) -> None:
-    db.executemany(
-        "INSERT INTO inputs (call_id, idx, args, args_blob) VALUES (?, ?, ?, ?)",
-        [(call_id, i.idx, i.args.data, i.args.blob_id) for i in inputs],
-    )
+    _insert_rows(db, "inputs (call_id, idx, args, args_blob)",
+                 [(call_id, i.idx, i.args.data, i.args.blob_id) for i in inputs])
+
+
+def _insert_rows(db: sqlite3.Connection, target: str, rows: list[tuple]) -> None:
+    """Insert many rows with few statements.
+
+    `executemany` runs one statement per row and hands the GIL back and
+    forth for each; a multi-row VALUES list does the same work in one step.
+    """
+    if not rows:
+        return
+    width = len(rows[0])
+    per_statement = max(1, _MAX_SQL_PARAMS // width)
+    placeholder = "(" + ", ".join("?" * width) + ")"
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start:start + per_statement]
+        db.execute(f"INSERT INTO {target} VALUES " + ", ".join([placeholder] * len(chunk)),
+                   [value for row in chunk for value in row])
 
 
 class OutputWriter:
