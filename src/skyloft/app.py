@@ -20,7 +20,7 @@ _HEARTBEAT_S = 10.0
 
 # Modal's @app.function options that skyloft does not implement yet, with the
 # value that means "not used". Passing anything else is an error, never ignored.
-_NOT_YET = {
+_NOT_YET: dict[str, Any] = {
     "image": None, "secrets": (), "gpu": None, "volumes": {}, "network_file_systems": {},
     "schedule": None, "ephemeral_disk": None, "proxy": None, "cloud": None, "region": None,
     "nonpreemptible": False, "enable_memory_snapshot": False, "block_network": False,

@@ -124,7 +124,7 @@ class Function:
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         """Run the function in a container and return its result."""
         self._no_generator("remote")
-        return _invocation().call_one(self._target(), args, kwargs)
+        return _calls().call_one(self._target(), args, kwargs)
 
     call = remote
 
@@ -133,7 +133,7 @@ class Function:
         """Run a generator function in a container; iterate over what it yields."""
         if not self.is_generator:
             raise InvalidError(f"{self.tag!r} is not a generator function: use .remote()")
-        yield from _invocation().stream_generator(self._target(), args, kwargs)
+        yield from _calls().stream_generator(self._target(), args, kwargs)
 
     @twin_gen
     def map(self, *input_iterators: Iterable[Any], kwargs: dict[str, Any] | None = None,
@@ -142,7 +142,7 @@ class Function:
         self._no_generator("map")
         if not input_iterators:
             raise InvalidError("map() needs at least one iterable of inputs")
-        yield from _invocation().map_outputs(self._target(), zip(*input_iterators), kwargs or {},
+        yield from _calls().map_outputs(self._target(), zip(*input_iterators), kwargs or {},
                                            order_outputs, return_exceptions)
 
     @twin_gen
@@ -150,7 +150,7 @@ class Function:
                 order_outputs: bool = True, return_exceptions: bool = False) -> Iterator[Any]:
         """Like `map`, with each item unpacked as the positional arguments."""
         self._no_generator("starmap")
-        yield from _invocation().map_outputs(self._target(), (tuple(a) for a in input_iterator), kwargs or {},
+        yield from _calls().map_outputs(self._target(), (tuple(a) for a in input_iterator), kwargs or {},
                                            order_outputs, return_exceptions)
 
     @twin
@@ -166,7 +166,7 @@ class Function:
         """Start the function and return at once; the result comes from `FunctionCall.get()`."""
         self._no_generator("spawn")
         target = self._target()
-        return FunctionCall(_invocation().spawn_one(target, args, kwargs), target.client, target.follower,
+        return FunctionCall(_calls().spawn_one(target, args, kwargs), target.client, target.follower,
                             target.local_files)
 
     @twin
@@ -174,7 +174,7 @@ class Function:
         """Queue the function over the inputs and return once they are all accepted."""
         self._no_generator("spawn_map")
         target = self._target()
-        started = _invocation().start_map(target, zip(*input_iterators), kwargs or {})
+        started = _calls().start_map(target, zip(*input_iterators), kwargs or {})
         if started is None:
             raise InvalidError("spawn_map() needs at least one input")
         call_id, feeder = started
@@ -184,7 +184,7 @@ class Function:
         return FunctionCall(call_id, target.client, target.follower, target.local_files)
 
 
-def _invocation():
+def _calls() -> Any:
     """The wire-level calling code, imported on first call: containers never need it."""
     from . import _invocation
 

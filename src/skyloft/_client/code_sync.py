@@ -15,6 +15,7 @@ import os
 import site
 import sys
 import sysconfig
+from collections.abc import Sequence
 from types import ModuleType
 
 import skyloft
@@ -53,7 +54,7 @@ def _module_root(module: ModuleType) -> tuple[str, str] | None:
     return root, name.split(".")[0]
 
 
-def local_files(extra: list[tuple[str, str]] = ()) -> dict[str, str]:
+def local_files(extra: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
     """{relative path: absolute path} of every local module's files."""
     tops: set[tuple[str, str]] = set(extra)
     for module in list(sys.modules.values()):
@@ -83,7 +84,7 @@ def main_module_entry(path: str) -> tuple[str, str]:
     return os.path.dirname(path), os.path.splitext(os.path.basename(path))[0]
 
 
-def sync_code(client: Client, extra: list[tuple[str, str]] = ()) -> tuple[str, dict[str, str]]:
+def sync_code(client: Client, extra: Sequence[tuple[str, str]] = ()) -> tuple[str, dict[str, str]]:
     """Upload what the server lacks of the local code.
 
     Returns the manifest's blob id and the shipped files ({relative: local path}).

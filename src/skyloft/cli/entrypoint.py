@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from ..app import App, LocalEntrypoint, entrypoint_signature, find_entrypoint
+from ..app import App, LocalEntrypoint, entrypoint_signature
 from ..exception import InvalidError
 from ..functions import Function
 
@@ -69,6 +69,10 @@ def parse_arguments(target: LocalEntrypoint | Function, name: str, args: list[st
                             help=inspect.getdoc(target) or None)
     with command.make_context(f"skyloft run ...::{name}", list(args)) as ctx:
         return dict(ctx.params)
+
+
+def entry_name(target: LocalEntrypoint | Function) -> str:
+    return target.raw_f.__name__ if isinstance(target, LocalEntrypoint) else target.tag
 
 
 def run_target(target: LocalEntrypoint | Function, kwargs: dict[str, Any]) -> Any:

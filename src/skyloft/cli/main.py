@@ -53,14 +53,15 @@ def run(ctx: click.Context, target: str, detach: bool, quiet: bool) -> None:
     The entrypoint's parameters become options: `def main(n: int = 1)` is run
     with `skyloft run app.py --n 5`.
     """
-    from .entrypoint import find_app, find_entrypoint, import_file, parse_arguments, run_target
+    from ..app import find_entrypoint
+    from .entrypoint import entry_name, find_app, import_file, parse_arguments, run_target
 
     path, _, name = target.partition("::")
     try:
         module = import_file(path)
         app = find_app(module)
         entry = find_entrypoint(app, name or None)
-        kwargs = parse_arguments(entry, name or getattr(entry, "tag", None) or entry.raw_f.__name__, ctx.args)
+        kwargs = parse_arguments(entry, name or entry_name(entry), ctx.args)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException:
