@@ -22,6 +22,7 @@ from .. import __version__
 from .._proto import pb
 from ..cas import BlobStore
 from ..exception import AlreadyExistsError, InvalidError, NotFoundError
+from ..records import InputRecord, ResultRecord
 from .logs import LogHub
 from .scheduler import Scheduler
 
@@ -52,8 +53,9 @@ class RemoteWorker:
     def stop_container(self, container_id: str, reason: str) -> None:
         self.outbox.put(pb.ServerMessage(stop=pb.StopContainer(container_id=container_id, reason=reason)))
 
-    def dispatch(self, container_id: str, inputs: list[pb.ContainerInput]) -> None:
-        self.outbox.put(pb.ServerMessage(inputs=pb.DispatchInputs(container_id=container_id, inputs=inputs)))
+    def dispatch(self, container_id: str, inputs: list[InputRecord]) -> None:
+        message = pb.DispatchInputs(container_id=container_id, inputs=[item.to_proto() for item in inputs])
+        self.outbox.put(pb.ServerMessage(inputs=message))
 
 
 class Api:
@@ -223,7 +225,8 @@ class Api:
                 if kind == "event":
                     self.scheduler.container_event(message.event)
                 elif kind == "outputs":
-                    self.scheduler.record_outputs(message.outputs.container_id, list(message.outputs.outputs))
+                    self.scheduler.record_outputs(message.outputs.container_id,
+                                                  [ResultRecord.from_proto(o) for o in message.outputs.outputs])
                 elif kind == "log":
                     self.scheduler.container_log(message.log.container_id, message.log.stream, message.log.text)
         except grpc.RpcError:

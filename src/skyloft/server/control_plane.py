@@ -15,6 +15,7 @@ import grpc
 from .. import __version__
 from .._proto import pb
 from ..cas import BlobStore
+from ..records import ResultRecord
 from ..sockets import socket_dir
 from ..worker.agent import WorkerAgent
 from ..worker.blobs import BlobCache
@@ -55,8 +56,8 @@ class EmbeddedLink:
     def container_event(self, event: pb.ContainerEvent) -> None:
         self._scheduler.container_event(event)
 
-    def container_outputs(self, outputs: pb.ContainerOutputs) -> None:
-        self._scheduler.record_outputs(outputs.container_id, list(outputs.outputs))
+    def container_outputs(self, container_id: str, results: list[ResultRecord]) -> None:
+        self._scheduler.record_outputs(container_id, results)
 
     def container_log(self, container_id: str, stream: int, text: str) -> None:
         self._scheduler.container_log(container_id, stream, text)

@@ -21,6 +21,7 @@ from typing import Protocol
 from .. import ids
 from .._proto import pb
 from ..exception import InvalidError, NotFoundError
+from ..records import InputRecord, OutputRecord, ResultRecord
 from .autoscaler import Limits, Load, desired_containers
 from .logs import LogHub
 from .store import OutputWriter, Store
@@ -42,19 +43,27 @@ class WorkerHandle(Protocol):
 
     def start_container(self, container_id: str, spec: pb.FunctionSpec) -> None: ...
     def stop_container(self, container_id: str, reason: str) -> None: ...
-    def dispatch(self, container_id: str, inputs: list[pb.ContainerInput]) -> None: ...
+    def dispatch(self, container_id: str, inputs: list[InputRecord]) -> None: ...
 
 
 @dataclass
 class QueuedInput:
     call_id: str
     idx: int
-    args: pb.Payload
+    args: bytes
+    args_blob: str
     attempts: int = 0
 
     @property
     def input_id(self) -> str:
         return ids.input_id(self.call_id, self.idx)
+
+    def record(self) -> InputRecord:
+        return InputRecord(self.input_id, self.call_id, self.args, self.args_blob)
+
+
+# An input's fate: (input, status, data, data blob, message, traceback).
+Settled = tuple[QueuedInput, int, bytes, str, str, str]
 
 
 @dataclass
@@ -93,7 +102,7 @@ class CallState:
     cancelled: bool = False
     is_map: bool = False
     n_final: int = 0
-    outputs: list[pb.Output] = field(default_factory=list)
+    outputs: list[OutputRecord] = field(default_factory=list)
 
     @property
     def done(self) -> bool:
@@ -208,7 +217,7 @@ class Scheduler:
         with self._lock:
             call = self.calls[call_id] = CallState(call_id, function_id, threading.Condition(self._lock))
             call.n_inputs, call.inputs_closed, call.is_map = len(inputs), not more_inputs, more_inputs
-            self._enqueue(fs, [QueuedInput(call_id, i.idx, i.args) for i in inputs])
+            self._enqueue(fs, _queued(call_id, inputs))
         return call_id
 
     def put_inputs(self, call_id: str, inputs: list[pb.Input], last: bool) -> None:
@@ -223,7 +232,7 @@ class Scheduler:
         with self._lock:
             call.n_inputs += len(inputs)
             call.inputs_closed = last
-            self._enqueue(fs, [QueuedInput(call_id, i.idx, i.args) for i in inputs])
+            self._enqueue(fs, _queued(call_id, inputs))
             call.cond.notify_all()
 
     def wait_outputs(self, call_id: str, after_seq: int, timeout: float, limit: int) -> pb.GetOutputsResponse:
@@ -237,18 +246,15 @@ class Scheduler:
                 outputs = _outputs_after(call.outputs, after_seq, limit)
                 remaining = deadline - time.monotonic()
                 if outputs or call.done or remaining <= 0:
-                    return pb.GetOutputsResponse(
-                        outputs=outputs, n_inputs=call.n_inputs,
-                        inputs_closed=call.inputs_closed, is_map=call.is_map)
+                    return _response(outputs, call.n_inputs, call.inputs_closed, call.is_map)
                 call.cond.wait(remaining)
 
     def _stored_outputs(self, call_id: str, after_seq: int, limit: int) -> pb.GetOutputsResponse:
         stored = self.store.get_call(call_id)
         if stored is None:
             raise NotFoundError(f"function call {call_id!r} not found")
-        return pb.GetOutputsResponse(
-            outputs=self.store.outputs_after(call_id, after_seq, limit),
-            n_inputs=stored.n_inputs, inputs_closed=stored.inputs_closed, is_map=stored.is_map)
+        return _response(self.store.outputs_after(call_id, after_seq, limit), stored.n_inputs,
+                         stored.inputs_closed, stored.is_map)
 
     def cancel(self, call_id: str) -> None:
         with self._lock:
@@ -271,7 +277,7 @@ class Scheduler:
         dropped += [entry[3] for entry in self._delayed if entry[3].call_id == call.call_id]
         self._delayed = [entry for entry in self._delayed if entry[3].call_id != call.call_id]
         heapq.heapify(self._delayed)
-        self._finish(call.function_id, [(q, pb.CANCELLED, pb.Payload(), why, "") for q in dropped])
+        self._finish(call.function_id, [(q, pb.CANCELLED, b"", "", why, "") for q in dropped])
         for c in fs.live_containers():
             if any(q.call_id == call.call_id for q in c.inflight):
                 self._stop_container(c, "its function call was cancelled")
@@ -331,31 +337,29 @@ class Scheduler:
                 c.busy_since = time.monotonic()
             c.inflight.extend(taken)
             c.n_inputs += len(taken)
-            c.worker.dispatch(c.container_id, [
-                pb.ContainerInput(input_id=q.input_id, call_id=q.call_id, idx=q.idx, args=q.args)
-                for q in taken])
+            c.worker.dispatch(c.container_id, [q.record() for q in taken])
 
     # ---- events from workers ----
 
-    def record_outputs(self, container_id: str, outputs: list[pb.ContainerOutput]) -> None:
+    def record_outputs(self, container_id: str, results: list[ResultRecord]) -> None:
         with self._lock:
             c = self.containers.get(container_id)
             if c is None:
                 return
             fs = self.functions[c.function_id]
-            finished: list[tuple[QueuedInput, int, pb.Payload, str, str]] = []
-            items: list[tuple[str, pb.Output]] = []
-            for out in outputs:
-                call_id, idx = ids.parse_input_id(out.input_id)
+            finished: list[Settled] = []
+            items: list[tuple] = []
+            for out in results:
                 if out.status == pb.GEN_ITEM:
-                    items.append((call_id, pb.Output(idx=idx, status=pb.GEN_ITEM, data=out.data)))
+                    call_id, idx = ids.parse_input_id(out.input_id)
+                    items.append((call_id, idx, pb.GEN_ITEM, out.data, out.data_blob, "", ""))
                     continue
                 q = _pop_inflight(c, out.input_id)
                 if q is None:
                     continue
                 fs.ema_duration_s = out.duration_s if fs.ema_duration_s is None else (
                     0.8 * fs.ema_duration_s + 0.2 * out.duration_s)
-                finished.append((q, out.status, out.data, out.message, out.traceback))
+                finished.append((q, out.status, out.data, out.data_blob, out.message, out.traceback))
             if items:
                 self._publish(fs.spec.app_id, items)
             now = time.monotonic()
@@ -399,10 +403,10 @@ class Scheduler:
         for q in inflight:
             call = self.calls.get(q.call_id)
             if call is not None and call.cancelled:
-                finished.append((q, pb.CANCELLED, pb.Payload(), "the function call was cancelled", ""))
+                finished.append((q, pb.CANCELLED, b"", "", "the function call was cancelled", ""))
             elif q.input_id == culprit and not c.stop_reason:
                 status = pb.TIMEOUT if reason.startswith("timeout") else pb.CRASHED
-                finished.append((q, status, pb.Payload(), _crash_message(fs.spec, reason), ""))
+                finished.append((q, status, b"", "", _crash_message(fs.spec, reason), ""))
             else:
                 requeue.append(q)
         self._finish(c.function_id, finished)
@@ -420,13 +424,13 @@ class Scheduler:
 
     # ---- settling inputs ----
 
-    def _finish(self, function_id: str, results: list[tuple[QueuedInput, int, pb.Payload, str, str]]) -> None:
+    def _finish(self, function_id: str, results: list[Settled]) -> None:
         """Retry what the policy allows; record the rest as final outputs."""
         if not results:
             return
         spec = self.functions[function_id].spec
-        finals: list[tuple[str, pb.Output]] = []
-        for q, status, data, message, tb in results:
+        finals: list[tuple] = []
+        for q, status, data, data_blob, message, tb in results:
             call = self.calls.get(q.call_id)
             retriable = status in _RETRIABLE and not (call and call.cancelled)
             if retriable and q.attempts < spec.retries.max_retries:
@@ -434,22 +438,24 @@ class Scheduler:
                 self.store.set_attempts(q.call_id, q.idx, q.attempts)
                 self._schedule_retry(function_id, q, spec.retries)
                 continue
-            finals.append((q.call_id, pb.Output(idx=q.idx, status=status, data=data, message=message,
-                                                traceback=tb)))
+            finals.append((q.call_id, q.idx, status, data, data_blob, message, tb))
         self._publish(spec.app_id, finals)
 
-    def _publish(self, app_id: str, outputs: list[tuple[str, pb.Output]]) -> None:
-        """Persist outputs, then wake the callers waiting for them."""
+    def _publish(self, app_id: str, outputs: list[tuple]) -> None:
+        """Number outputs, hand them to callers, and queue them for the store.
+
+        Each output is (call id, index, status, data, data blob, message, traceback).
+        """
         if not outputs:
             return
         log_seq = self._logs.last_seq(app_id)
-        for _, out in outputs:
-            out.log_seq = log_seq
-            self._output_seq += 1
-            out.seq = self._output_seq
-        self._writer.write(outputs)
+        first = self._output_seq + 1
+        self._output_seq += len(outputs)
+        records = [OutputRecord(seq, *out, log_seq) for seq, out in enumerate(outputs, first)]
+        self._writer.write(records)
         touched = {}
-        for call_id, out in outputs:
+        for out in records:
+            call_id = out.call_id
             call = self.calls.get(call_id)
             if call is None:
                 continue
@@ -604,7 +610,8 @@ class Scheduler:
                 call = self.calls.get(stored.call_id)
                 if call is None:
                     call = self._load_call(stored.call_id)
-                fs.queue.append(QueuedInput(stored.call_id, stored.idx, stored.args, stored.attempts))
+                fs.queue.append(QueuedInput(stored.call_id, stored.idx, stored.args, stored.args_blob,
+                                            stored.attempts))
                 count += 1
             self._wake.set()
             return count
@@ -635,7 +642,25 @@ class Scheduler:
         return rows
 
 
-def _outputs_after(outputs: list[pb.Output], after_seq: int, limit: int) -> list[pb.Output]:
+def _queued(call_id: str, inputs: list[pb.Input]) -> list[QueuedInput]:
+    return [QueuedInput(call_id, i.idx, i.args.data, i.args.blob_id) for i in inputs]
+
+
+def _response(outputs: list[OutputRecord], n_inputs: int, inputs_closed: bool,
+              is_map: bool) -> pb.GetOutputsResponse:
+    response = pb.GetOutputsResponse(n_inputs=n_inputs, inputs_closed=inputs_closed, is_map=is_map)
+    add = response.outputs.add
+    for out in outputs:
+        message = add(seq=out.seq, idx=out.idx, status=out.status, message=out.message,
+                      traceback=out.traceback, log_seq=out.log_seq)
+        if out.data_blob:
+            message.data.blob_id = out.data_blob
+        else:
+            message.data.data = out.data
+    return response
+
+
+def _outputs_after(outputs: list[OutputRecord], after_seq: int, limit: int) -> list[OutputRecord]:
     if not outputs or outputs[-1].seq <= after_seq:
         return []
     lo, hi = 0, len(outputs)

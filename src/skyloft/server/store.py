@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .._proto import pb
+from ..records import OutputRecord
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS apps (
@@ -59,7 +60,8 @@ class StoredInput:
 
     call_id: str
     idx: int
-    args: pb.Payload
+    args: bytes
+    args_blob: str
     attempts: int
 
 
@@ -173,7 +175,7 @@ class Store:
             (_GEN_ITEM,),
         )
         for fid, call_id, idx, args, blob, attempts in rows:
-            yield fid, StoredInput(call_id, idx, pb.Payload(data=args or b"", blob_id=blob or ""), attempts)
+            yield fid, StoredInput(call_id, idx, args or b"", blob or "", attempts)
 
     # ---- outputs ----
 
@@ -187,25 +189,20 @@ class Store:
         rows = self._query("SELECT MAX(seq) FROM outputs")
         return (rows[0][0] or 0) + _SEQ_GAP
 
-    def add_outputs(self, call_outputs: list[tuple[str, pb.Output]]) -> None:
+    def add_outputs(self, outputs: list[OutputRecord]) -> None:
         """Record outputs, numbered already."""
-        rows = [(out.seq, call_id, out.idx, out.status, out.data.data, out.data.blob_id, out.message,
-                 out.traceback, out.log_seq) for call_id, out in call_outputs]
         with self._tx() as db:
             _insert_rows(db, "outputs (seq, call_id, idx, status, data, data_blob, message, traceback, log_seq)",
-                         rows)
+                         outputs)
 
-    def outputs_after(self, call_id: str, after_seq: int, limit: int) -> list[pb.Output]:
+    def outputs_after(self, call_id: str, after_seq: int, limit: int) -> list[OutputRecord]:
         rows = self._query(
-            "SELECT seq, idx, status, data, data_blob, message, traceback, log_seq FROM outputs "
+            "SELECT seq, call_id, idx, status, data, data_blob, message, traceback, log_seq FROM outputs "
             "WHERE call_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (call_id, after_seq, limit),
         )
-        return [
-            pb.Output(seq=s, idx=i, status=st, data=pb.Payload(data=d or b"", blob_id=b or ""),
-                      message=m or "", traceback=t or "", log_seq=ls)
-            for s, i, st, d, b, m, t, ls in rows
-        ]
+        return [OutputRecord(s, c, i, st, d or b"", b or "", m or "", t or "", ls)
+                for s, c, i, st, d, b, m, t, ls in rows]
 
     # ---- containers ----
 
@@ -249,7 +246,7 @@ def _insert_inputs(db: sqlite3.Connection, call_id: str, inputs: list[pb.Input])
                  [(call_id, i.idx, i.args.data, i.args.blob_id) for i in inputs])
 
 
-def _insert_rows(db: sqlite3.Connection, target: str, rows: list[tuple]) -> None:
+def _insert_rows(db: sqlite3.Connection, target: str, rows: list) -> None:
     """Insert many rows with few statements.
 
     `executemany` runs one statement per row and hands the GIL back and
@@ -276,12 +273,12 @@ class OutputWriter:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._queue: queue.Queue[list[tuple[str, pb.Output]] | None] = queue.Queue(_WRITE_BEHIND_LIMIT)
+        self._queue: queue.Queue[list[OutputRecord] | None] = queue.Queue(_WRITE_BEHIND_LIMIT)
         self._thread = threading.Thread(target=self._run, name="skyloft-output-writer", daemon=True)
         self._thread.start()
 
-    def write(self, call_outputs: list[tuple[str, pb.Output]]) -> None:
-        self._queue.put(call_outputs)
+    def write(self, outputs: list[OutputRecord]) -> None:
+        self._queue.put(outputs)
 
     def _run(self) -> None:
         while True:

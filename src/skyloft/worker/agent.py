@@ -26,6 +26,7 @@ from .. import frames, ids
 from .._proto import pb
 from ..cas import MAX_INLINE_BYTES
 from ..frames import FrameSocket
+from ..records import InputRecord, ResultRecord
 from ..sockets import socket_dir
 from .blobs import BlobCache
 from .code import CodeMounts
@@ -43,7 +44,7 @@ class ControlPlaneLink(Protocol):
     """What the agent reports to the control plane."""
 
     def container_event(self, event: pb.ContainerEvent) -> None: ...
-    def container_outputs(self, outputs: pb.ContainerOutputs) -> None: ...
+    def container_outputs(self, container_id: str, results: list[ResultRecord]) -> None: ...
     def container_log(self, container_id: str, stream: int, text: str) -> None: ...
 
 
@@ -100,14 +101,14 @@ class WorkerAgent:
         if c is not None:
             self._kill(c, f"stopped: {reason}", graceful=True)
 
-    def dispatch(self, container_id: str, inputs: list[pb.ContainerInput]) -> None:
+    def dispatch(self, container_id: str, inputs: list[InputRecord]) -> None:
         with self._lock:
             c = self._containers.get(container_id)
         if c is None:
             return
         fields: list[bytes] = []
         for item in inputs:
-            args = self._blobs.read(item.args.blob_id) if item.args.blob_id else item.args.data
+            args = self._blobs.read(item.args_blob) if item.args_blob else item.args
             fields += [item.input_id.encode(), item.call_id.encode(), args]
         with c.lock:
             if not c.inflight:
@@ -224,15 +225,15 @@ class WorkerAgent:
                 self.link.container_event(pb.ContainerEvent(
                     container_id=c.container_id, kind=pb.ContainerEvent.STARTED, pid=c.process.pid))
             elif kind == frames.OUTPUTS:
-                outputs = _outputs_message(c.container_id, fields, self._blobs)
-                self._note_outputs(c, outputs)
-                self.link.container_outputs(outputs)
+                results = _results(fields, self._blobs)
+                self._note_outputs(c, results)
+                self.link.container_outputs(c.container_id, results)
             elif kind == frames.LOG and len(fields) == 2:
                 self.link.container_log(c.container_id, int(fields[0]), fields[1].decode("utf-8", "replace"))
 
-    def _note_outputs(self, c: _Container, outputs: pb.ContainerOutputs) -> None:
+    def _note_outputs(self, c: _Container, results: list[ResultRecord]) -> None:
         """Track which input the container works on now, for its timeout."""
-        done = {o.input_id for o in outputs.outputs if o.status != pb.GEN_ITEM}
+        done = {r.input_id for r in results if r.status != pb.GEN_ITEM}
         with c.lock:
             if done:
                 c.inflight = [i for i in c.inflight if i not in done]
@@ -300,18 +301,19 @@ def _definition(spec: pb.FunctionSpec) -> bytes:
                        "app_id": spec.app_id, "app_name": spec.app_name}).encode()
 
 
-def _outputs_message(container_id: str, fields: list[bytes], blobs: BlobCache) -> pb.ContainerOutputs:
+def _results(fields: list[bytes], blobs: BlobCache) -> list[ResultRecord]:
     """Parse an OUTPUTS frame; the pickled data stays opaque bytes, large ones become blobs."""
-    message = pb.ContainerOutputs(container_id=container_id)
     if len(fields) % frames.OUTPUT_FIELDS:
         raise ValueError("malformed outputs frame from container")
+    results = []
     for i in range(0, len(fields), frames.OUTPUT_FIELDS):
         input_id, status, data, text, tb, duration = fields[i:i + frames.OUTPUT_FIELDS]
-        payload = pb.Payload(blob_id=blobs.put(data)) if len(data) > MAX_INLINE_BYTES else pb.Payload(data=data)
-        message.outputs.add(input_id=input_id.decode(), status=int(status), data=payload,
-                            message=text.decode("utf-8", "replace"), traceback=tb.decode("utf-8", "replace"),
-                            duration_s=float(duration))
-    return message
+        blob = ""
+        if len(data) > MAX_INLINE_BYTES:
+            blob, data = blobs.put(data), b""
+        results.append(ResultRecord(input_id.decode(), int(status), data, blob, text.decode("utf-8", "replace"),
+                                    tb.decode("utf-8", "replace"), float(duration)))
+    return results
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:

@@ -14,6 +14,7 @@ from .._client.blobs import download_blob, upload_blob
 from .._proto import pb
 from ..cas import BlobStore
 from ..exception import Error
+from ..records import InputRecord, ResultRecord
 from .agent import WorkerAgent
 from .blobs import BlobCache
 from .runtime import detect_runtime
@@ -32,7 +33,8 @@ class SessionLink:
     def container_event(self, event: pb.ContainerEvent) -> None:
         self.outbox.put(pb.WorkerMessage(event=event))
 
-    def container_outputs(self, outputs: pb.ContainerOutputs) -> None:
+    def container_outputs(self, container_id: str, results: list[ResultRecord]) -> None:
+        outputs = pb.ContainerOutputs(container_id=container_id, outputs=[r.to_proto() for r in results])
         self.outbox.put(pb.WorkerMessage(outputs=outputs))
 
     def container_log(self, container_id: str, stream: int, text: str) -> None:
@@ -84,6 +86,7 @@ def _session(client, agent: WorkerAgent, link: SessionLink) -> None:
             elif kind == "stop":
                 agent.stop_container(message.stop.container_id, message.stop.reason)
             elif kind == "inputs":
-                agent.dispatch(message.inputs.container_id, list(message.inputs.inputs))
+                agent.dispatch(message.inputs.container_id,
+                               [InputRecord.from_proto(item) for item in message.inputs.inputs])
     finally:
         ended.set()
