@@ -46,17 +46,15 @@ class WorkerHandle(Protocol):
     def dispatch(self, container_id: str, inputs: list[InputRecord]) -> None: ...
 
 
-@dataclass
 class QueuedInput:
-    call_id: str
-    idx: int
-    args: bytes
-    args_blob: str
-    attempts: int = 0
+    """An accepted input waiting for (or running in) a container."""
 
-    @property
-    def input_id(self) -> str:
-        return ids.input_id(self.call_id, self.idx)
+    __slots__ = ("call_id", "idx", "args", "args_blob", "attempts", "input_id")
+
+    def __init__(self, call_id: str, idx: int, args: bytes, args_blob: str, attempts: int = 0) -> None:
+        self.call_id, self.idx, self.args, self.args_blob = call_id, idx, args, args_blob
+        self.attempts = attempts
+        self.input_id = ids.input_id(call_id, idx)
 
     def record(self) -> InputRecord:
         return InputRecord(self.input_id, self.call_id, self.args, self.args_blob)
