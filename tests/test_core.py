@@ -169,6 +169,11 @@ def die_segfault():
     ctypes.string_at(0)
 
 
+@app.function(env={"PYTHONHOME": "/nonexistent-python-home"})
+def never_starts():
+    return "unreachable: the interpreter cannot start with this PYTHONHOME"
+
+
 @app.function(retries=skyloft.Retries(max_retries=1, initial_delay=0.1))
 def crash_once(directory):
     marker = Path(directory, "crashed-once")
@@ -664,6 +669,12 @@ def test_container_segfault():
 def test_container_crash_then_retry(tmp_path):
     assert crash_once.remote(str(tmp_path)) == "recovered"
     assert (tmp_path / "crashed-once").exists()
+
+
+def test_container_that_cannot_start_fails_the_call():
+    """Python cannot even start in these containers: the call fails instead of waiting forever."""
+    with pytest.raises(exc.ContainerCrashError, match=r"failed to start \d+ times"):
+        never_starts.remote()
 
 
 def test_server_still_fine_after_crashes():

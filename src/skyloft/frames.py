@@ -21,6 +21,7 @@ import socket
 import struct
 import threading
 from collections import deque
+from itertools import accumulate
 
 HELLO, INIT, READY, INPUTS, OUTPUTS, LOG = b"H", b"I", b"R", b"N", b"O", b"L"
 INPUT_FIELDS = 3
@@ -54,11 +55,8 @@ def decode(body: bytes) -> tuple[bytes, list[bytes]]:
     lengths = struct.unpack_from(f">{count}I", body, 1 + _LEN.size)
     if start + sum(lengths) != len(body):
         raise ValueError("malformed frame")
-    fields = []
-    for length in lengths:
-        fields.append(body[start:start + length])
-        start += length
-    return kind, fields
+    ends = list(accumulate(lengths, initial=start))
+    return kind, [body[a:b] for a, b in zip(ends, ends[1:])]
 
 
 def read_frame(reader) -> tuple[bytes, list[bytes]] | None:

@@ -34,6 +34,7 @@ _CALL_RETENTION_S = 300.0
 _BATCH_WORK_S = 0.005
 _MAX_BATCH = 1000
 _RETRIABLE = (pb.FAILURE, pb.TIMEOUT, pb.CRASHED)
+_MAX_FAILED_STARTS = 3
 
 
 class WorkerHandle(Protocol):
@@ -85,6 +86,7 @@ class FunctionState:
     queue: deque[QueuedInput] = field(default_factory=deque)
     containers: dict[str, ContainerState] = field(default_factory=dict)
     ema_duration_s: float | None = None
+    failed_starts: int = 0
 
     def live_containers(self) -> list[ContainerState]:
         return [c for c in self.containers.values() if not c.stop_reason]
@@ -374,6 +376,7 @@ class Scheduler:
             if c is None:
                 return
             if event.kind == pb.ContainerEvent.STARTED:
+                self.functions[c.function_id].failed_starts = 0
                 c.state, c.pid = "running", event.pid
                 c.idle_since = time.monotonic()
                 self.store.set_container_state(c.container_id, "running", pid=event.pid)
@@ -410,7 +413,21 @@ class Scheduler:
         self._finish(c.function_id, finished)
         if requeue:
             self._enqueue(fs, requeue, front=True)
+        if c.state == "starting" and not c.stop_reason:
+            self._note_failed_start(fs, reason)
         self._wake.set()
+
+    def _note_failed_start(self, fs: FunctionState, reason: str) -> None:
+        """After several containers in a row die before starting, fail the waiting inputs
+        rather than starting containers forever."""
+        fs.failed_starts += 1
+        if fs.failed_starts < _MAX_FAILED_STARTS or any(c.state == "running" for c in fs.live_containers()):
+            return
+        message = (f"containers for function {fs.spec.name!r} failed to start {fs.failed_starts} times "
+                   f"in a row (last: {reason}); see `skyloft app logs {fs.spec.app_id}`")
+        waiting, fs.queue = list(fs.queue), deque()
+        fs.failed_starts = 0
+        self._publish(fs.spec.app_id, [(q.call_id, q.idx, pb.CRASHED, b"", "", message, "") for q in waiting])
 
     def container_log(self, container_id: str, stream: int, text: str) -> None:
         with self._lock:
