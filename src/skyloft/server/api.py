@@ -149,7 +149,9 @@ class Api:
 
     def FunctionCall(self, request: pb.FunctionCallRequest, context) -> pb.FunctionCallResponse:
         _check_inputs(request.inputs, self.blobs)
-        call_id = self.scheduler.submit(request.function_id, list(request.inputs), request.more_inputs)
+        waits = request.wait_s > 0 and not request.more_inputs
+        call_id = self.scheduler.submit(request.function_id, list(request.inputs), request.more_inputs,
+                                        durable=not waits)
         response = pb.FunctionCallResponse(call_id=call_id)
         if request.wait_s > 0:
             got = self.scheduler.wait_outputs(call_id, 0, min(request.wait_s, _MAX_WAIT_S), _MAX_OUTPUTS)

@@ -24,7 +24,7 @@ from ..exception import InvalidError, NotFoundError
 from ..records import InputRecord, OutputRecord, ResultRecord
 from .autoscaler import Limits, Load, desired_containers
 from .logs import LogHub
-from .store import OutputWriter, Store
+from .store import Store, StoreWriter
 
 log = logging.getLogger("skyloft.scheduler")
 
@@ -133,7 +133,7 @@ class Scheduler:
         self._delayed: list[tuple[float, int, str, QueuedInput]] = []
         self._done_calls: deque[tuple[float, str]] = deque()
         self._output_seq = store.next_output_seq()
-        self._writer = OutputWriter(store)
+        self._writer = StoreWriter(store)
         self._delay_counter = itertools.count()
         self._loop = threading.Thread(target=self._run_loop, name="skyloft-autoscaler", daemon=True)
 
@@ -208,12 +208,17 @@ class Scheduler:
             app.function_ids.append(spec.function_id)
         return spec.function_id
 
-    def submit(self, function_id: str, inputs: list[pb.Input], more_inputs: bool) -> str:
-        """Accept a new call: durable first, then queued."""
+    def submit(self, function_id: str, inputs: list[pb.Input], more_inputs: bool, durable: bool = True) -> str:
+        """Accept a new call: durable first, then queued.
+
+        A caller that waits for the result itself (`.remote()`) passes
+        `durable=False`: its acknowledgement is the result, so the call is
+        written while it runs instead of before.
+        """
         with self._lock:
             fs = self._function(function_id)
         call_id = ids.new_id("fc")
-        self.store.add_call(call_id, function_id, inputs, closed=not more_inputs)
+        self._writer.add_call(call_id, function_id, inputs, closed=not more_inputs, wait=durable)
         with self._lock:
             call = self.calls[call_id] = CallState(call_id, function_id, threading.Condition(self._lock))
             call.n_inputs, call.inputs_closed, call.is_map = len(inputs), not more_inputs, more_inputs
@@ -228,7 +233,7 @@ class Scheduler:
             if call.cancelled:
                 raise InvalidError(f"function call {call_id} was cancelled")
             fs = self._function(call.function_id)
-        self.store.add_inputs(call_id, inputs, closed=last)
+        self._writer.add_inputs(call_id, inputs, closed=last)
         with self._lock:
             call.n_inputs += len(inputs)
             call.inputs_closed = last
@@ -467,7 +472,7 @@ class Scheduler:
         first = self._output_seq + 1
         self._output_seq += len(outputs)
         records = [OutputRecord(seq, *out, log_seq) for seq, out in enumerate(outputs, first)]
-        self._writer.write(records)
+        self._writer.add_outputs(records)
         touched = {}
         for out in records:
             call_id = out.call_id

@@ -6,11 +6,12 @@ it rebuild them after a restart, so an accepted input is never lost.
 
 from __future__ import annotations
 
+import logging
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -47,6 +48,8 @@ CREATE TABLE IF NOT EXISTS containers (
     started_at REAL NOT NULL, stopped_at REAL, pid INTEGER, reason TEXT
 );
 """
+
+log = logging.getLogger("skyloft.store")
 
 _GEN_ITEM = pb.GEN_ITEM
 _SEQ_GAP = 1 << 24
@@ -86,7 +89,7 @@ class Store:
         self._lock = threading.Lock()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             self._db.execute("BEGIN")
             try:
@@ -103,19 +106,19 @@ class Store:
     # ---- apps and functions ----
 
     def add_app(self, app_id: str, name: str, state: str) -> None:
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute("INSERT INTO apps VALUES (?, ?, ?, ?, NULL)", (app_id, name, state, time.time()))
 
     def set_app_state(self, app_id: str, state: str) -> None:
         stopped_at = time.time() if state == "stopped" else None
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute("UPDATE apps SET state = ?, stopped_at = ? WHERE app_id = ?", (state, stopped_at, app_id))
 
     def apps(self) -> list[tuple[str, str, str, float]]:
         return self._query("SELECT app_id, name, state, created_at FROM apps ORDER BY created_at")
 
     def add_function(self, spec: pb.FunctionSpec) -> None:
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT INTO functions VALUES (?, ?, ?)",
                 (spec.function_id, spec.app_id, spec.SerializeToString()),
@@ -130,22 +133,6 @@ class Store:
 
     # ---- calls and inputs ----
 
-    def add_call(self, call_id: str, function_id: str, inputs: list[pb.Input], closed: bool) -> None:
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO calls VALUES (?, ?, ?, ?, ?, 0, ?)",
-                (call_id, function_id, time.time(), len(inputs), int(closed), int(not closed)),
-            )
-            _insert_inputs(db, call_id, inputs)
-
-    def add_inputs(self, call_id: str, inputs: list[pb.Input], closed: bool) -> None:
-        with self._tx() as db:
-            _insert_inputs(db, call_id, inputs)
-            db.execute(
-                "UPDATE calls SET n_inputs = n_inputs + ?, inputs_closed = ? WHERE call_id = ?",
-                (len(inputs), int(closed), call_id),
-            )
-
     def get_call(self, call_id: str) -> StoredCall | None:
         rows = self._query(
             "SELECT call_id, function_id, n_inputs, inputs_closed, cancelled, is_map FROM calls WHERE call_id = ?",
@@ -157,11 +144,11 @@ class Store:
         return StoredCall(cid, fid, n, bool(closed), bool(cancelled), bool(is_map))
 
     def cancel_call(self, call_id: str) -> None:
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute("UPDATE calls SET cancelled = 1 WHERE call_id = ?", (call_id,))
 
     def set_attempts(self, call_id: str, idx: int, attempts: int) -> None:
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute("UPDATE inputs SET attempts = ? WHERE call_id = ? AND idx = ?", (attempts, call_id, idx))
 
     def unfinished_inputs(self) -> Iterable[tuple[str, StoredInput]]:
@@ -189,12 +176,6 @@ class Store:
         rows = self._query("SELECT MAX(seq) FROM outputs")
         return (rows[0][0] or 0) + _SEQ_GAP
 
-    def add_outputs(self, outputs: list[OutputRecord]) -> None:
-        """Record outputs, numbered already."""
-        with self._tx() as db:
-            _insert_rows(db, "outputs (seq, call_id, idx, status, data, data_blob, message, traceback, log_seq)",
-                         outputs)
-
     def outputs_after(self, call_id: str, after_seq: int, limit: int) -> list[OutputRecord]:
         rows = self._query(
             "SELECT seq, call_id, idx, status, data, data_blob, message, traceback, log_seq FROM outputs "
@@ -208,7 +189,7 @@ class Store:
 
     def add_container(self, container_id: str, app_id: str, function_id: str, function_name: str,
                       worker_id: str) -> None:
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT INTO containers VALUES (?, ?, ?, ?, ?, 'starting', ?, NULL, NULL, NULL)",
                 (container_id, app_id, function_id, function_name, worker_id, time.time()),
@@ -217,7 +198,7 @@ class Store:
     def set_container_state(self, container_id: str, state: str, pid: int | None = None,
                             reason: str | None = None) -> None:
         stopped_at = time.time() if state == "stopped" else None
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute(
                 "UPDATE containers SET state = ?, pid = COALESCE(?, pid), reason = COALESCE(?, reason), "
                 "stopped_at = COALESCE(?, stopped_at) WHERE container_id = ?",
@@ -225,7 +206,7 @@ class Store:
             )
 
     def mark_all_containers_stopped(self, reason: str) -> None:
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute(
                 "UPDATE containers SET state = 'stopped', reason = ?, stopped_at = ? WHERE state != 'stopped'",
                 (reason, time.time()),
@@ -263,41 +244,96 @@ def _insert_rows(db: sqlite3.Connection, target: str, rows: list) -> None:
                    [value for row in chunk for value in row])
 
 
-class OutputWriter:
-    """Writes outputs to the store in a thread of its own, many per transaction.
+class StoreWriter:
+    """One thread that writes calls, inputs and outputs, many operations per transaction.
 
-    Callers get a result as soon as it arrives; it reaches the disk a moment
+    Accepted work is durable before it is acknowledged: `add_call` (when asked)
+    and `add_inputs` wait for their transaction. Outputs are not waited for:
+    callers get a result as soon as it arrives and it reaches the disk a moment
     later. If the server dies in between, the input has no stored output and
     runs again after the restart: at least once, never lost.
     """
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._queue: queue.Queue[list[OutputRecord] | None] = queue.Queue(_WRITE_BEHIND_LIMIT)
-        self._thread = threading.Thread(target=self._run, name="skyloft-output-writer", daemon=True)
+        self._queue: queue.Queue[_Write | None] = queue.Queue(_WRITE_BEHIND_LIMIT)
+        self._thread = threading.Thread(target=self._run, name="skyloft-store-writer", daemon=True)
         self._thread.start()
 
-    def write(self, outputs: list[OutputRecord]) -> None:
-        self._queue.put(outputs)
+    def add_call(self, call_id: str, function_id: str, inputs: list[pb.Input], closed: bool,
+                 wait: bool = True) -> None:
+        row = (call_id, function_id, time.time(), len(inputs), int(closed), 0, int(not closed))
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+            _insert_inputs(db, call_id, inputs)
+
+        self._submit(write, wait)
+
+    def add_inputs(self, call_id: str, inputs: list[pb.Input], closed: bool) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            _insert_inputs(db, call_id, inputs)
+            db.execute("UPDATE calls SET n_inputs = n_inputs + ?, inputs_closed = ? WHERE call_id = ?",
+                       (len(inputs), int(closed), call_id))
+
+        self._submit(write, wait=True)
+
+    def add_outputs(self, outputs: list[OutputRecord]) -> None:
+        self._submit(lambda db: _insert_rows(
+            db, "outputs (seq, call_id, idx, status, data, data_blob, message, traceback, log_seq)", outputs),
+            wait=False)
+
+    def _submit(self, apply: Callable[[sqlite3.Connection], None], wait: bool) -> None:
+        item = _Write(apply, threading.Event() if wait else None)
+        self._queue.put(item)
+        if item.done is not None:
+            item.done.wait()
+            if item.error is not None:
+                raise item.error
 
     def _run(self) -> None:
         while True:
-            batch = self._queue.get()
-            if batch is None:
+            first = self._queue.get()
+            if first is None:
                 return
-            pending = list(batch)
+            batch, stop = [first], False
             while True:
                 try:
-                    more = self._queue.get_nowait()
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if more is None:
-                    self._store.add_outputs(pending)
-                    return
-                pending.extend(more)
-            self._store.add_outputs(pending)
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[_Write]) -> None:
+        error: Exception | None = None
+        try:
+            with self._store.transaction() as db:
+                for item in batch:
+                    item.apply(db)
+        except sqlite3.Error as exc:
+            log.exception("writing to the state store failed")
+            error = exc
+        for item in batch:
+            item.error = error
+            if item.done is not None:
+                item.done.set()
 
     def close(self) -> None:
         """Write what is queued, then stop."""
         self._queue.put(None)
         self._thread.join()
+
+
+class _Write:
+    __slots__ = ("apply", "done", "error")
+
+    def __init__(self, apply: Callable[[sqlite3.Connection], None], done: threading.Event | None) -> None:
+        self.apply = apply
+        self.done = done
+        self.error: Exception | None = None
