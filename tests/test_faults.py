@@ -310,13 +310,18 @@ def main(gate: str, started: str):
 
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("kill_when", ["after_spawn", "while_running"])
-def test_server_crash_durability(server_factory, procs, skyloft_cmd_fixture, tmp_path, cli, kill_when):
+@pytest.mark.parametrize("transport", ["grpc", "local-lane"])
+def test_server_crash_durability(server_factory, procs, skyloft_cmd_fixture, tmp_path, cli, kill_when, transport):
     srv = server_factory()
     app_file = _write(tmp_path / "durable_app.py", DURABLE_APP)
     gate = tmp_path / "gate"
     started = tmp_path / "started"
+    # Without SKYLOFT_SERVER_URL the client finds the server through server.json and uses the lane.
+    run_env = dict(srv.env)
+    if transport == "local-lane":
+        run_env.pop("SKYLOFT_SERVER_URL")
     runner = procs(
-        skyloft_cmd_fixture("run", app_file, "--gate", gate, "--started", started), env=srv.env, cwd=tmp_path
+        skyloft_cmd_fixture("run", app_file, "--gate", gate, "--started", started), env=run_env, cwd=tmp_path
     )
     runner.wait_for(r"CALL-ID=\S+", timeout=60)
     if kill_when == "while_running":
