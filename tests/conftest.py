@@ -200,10 +200,11 @@ def _server_env(home: Path, port: int) -> dict:
 class ServerHandle:
     """A real `skyloft server start --foreground` process."""
 
-    def __init__(self, home: Path, port: int, no_worker: bool = False):
+    def __init__(self, home: Path, port: int, no_worker: bool = False, runtime: str | None = None):
         self.home = Path(home)
         self.port = port
         self.no_worker = no_worker
+        self.runtime = runtime
         self.url = f"127.0.0.1:{port}"
         self.proc: StreamingProc | None = None
         self.old_procs: list[StreamingProc] = []
@@ -222,6 +223,8 @@ class ServerHandle:
         args = ["server", "start", "--foreground", "--host", "127.0.0.1", "--port", str(self.port)]
         if self.no_worker:
             args.append("--no-worker")
+        if self.runtime:
+            args += ["--runtime", self.runtime]
         self.proc = StreamingProc(skyloft_cmd(*args), env=self.env, cwd=self.home)
         self.wait_ready(timeout)
         return self
@@ -339,9 +342,10 @@ def server_factory(short_tmp):
     """Function-scoped servers with their own home and port (for fault tests)."""
     servers: list[ServerHandle] = []
 
-    def make(no_worker: bool = False, home: Path | None = None, port: int | None = None, start=True):
+    def make(no_worker: bool = False, home: Path | None = None, port: int | None = None, start=True,
+             runtime: str | None = None):
         h = home or short_tmp("slsrv-")
-        srv = ServerHandle(h, port or free_port(), no_worker=no_worker)
+        srv = ServerHandle(h, port or free_port(), no_worker=no_worker, runtime=runtime)
         servers.append(srv)
         if start:
             srv.start()

@@ -38,7 +38,7 @@ def read_server_file(home: str) -> ServerInfo | None:
 
 
 def start_daemon(home: str, host: str = "127.0.0.1", port: int = 0, with_worker: bool = True,
-                 quiet: bool = False) -> ServerInfo:
+                 quiet: bool = False, runtime: str | None = None) -> ServerInfo:
     """Start `python -m skyloft.server` detached, unless one runs already; wait until it serves."""
     os.makedirs(home, exist_ok=True)
     with open(os.path.join(home, "server.lock"), "w") as lock:
@@ -49,6 +49,8 @@ def start_daemon(home: str, host: str = "127.0.0.1", port: int = 0, with_worker:
         args = [sys.executable, "-m", "skyloft.server", "--home", home, "--host", host, "--port", str(port)]
         if not with_worker:
             args.append("--no-worker")
+        if runtime:
+            args += ["--runtime", runtime]
         with open(os.path.join(home, "server.log"), "ab") as out:
             process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                        start_new_session=True, close_fds=True)

@@ -100,7 +100,8 @@ def server() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=0, type=int, help="Port to listen on (default: any free port).")
 @click.option("--no-worker", is_flag=True, help="Do not run a worker inside the server; join `skyloft worker`s instead.")
-@click.option("--runtime", default=None, help="Container runtime of the embedded worker (default: detect).")
+@click.option("--runtime", type=click.Choice(["process", "bubblewrap"]), default=None,
+              help="Container runtime of the embedded worker (default: process).")
 def server_start(foreground: bool, host: str, port: int, no_worker: bool, runtime: str | None) -> None:
     """Start the server; its state lives in $SKYLOFT_HOME (default ~/.skyloft)."""
     from .._client.config import default_home
@@ -117,7 +118,7 @@ def server_start(foreground: bool, host: str, port: int, no_worker: bool, runtim
         serve(home, host, port, not no_worker, runtime)
         return
     try:
-        info = start_daemon(home, host, port, with_worker=not no_worker, quiet=True)
+        info = start_daemon(home, host, port, with_worker=not no_worker, quiet=True, runtime=runtime)
     except Error as exc:
         _fail(str(exc))
     click.echo(f"Started the skyloft server at {info.url} (pid {info.pid}); state in {home}.")
@@ -152,7 +153,8 @@ def server_status() -> None:
 @cli.command(context_settings=CONTEXT)
 @click.option("--server", "server_url", required=True, help="Control plane address, HOST:PORT.")
 @click.option("--token", default=None, help="The server's token (default: $SKYLOFT_TOKEN).")
-@click.option("--runtime", default=None, help="Container runtime (default: detect).")
+@click.option("--runtime", type=click.Choice(["process", "bubblewrap"]), default=None,
+              help="Container runtime (default: process).")
 def worker(server_url: str, token: str | None, runtime: str | None) -> None:
     """Run a worker agent that joins the server at --server and runs its containers."""
     import logging

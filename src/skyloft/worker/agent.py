@@ -144,7 +144,9 @@ class WorkerAgent:
             reason = f"could not start: {exc}"
             self.link.container_log(c.container_id, pb.LogLine.SYSTEM, f"container failed to start: {exc}\n")
         exit_code = self._reap(c)
-        reason = c.exit_reason or reason or _describe_exit(exit_code)
+        reason = (c.exit_reason or reason or self.runtime.describe_exit(c.container_id, exit_code)
+                  or _describe_exit(exit_code))
+        self.runtime.cleanup(c.container_id)
         running = _current_input(c.socket_dir)
         with self._lock:
             self._containers.pop(c.container_id, None)

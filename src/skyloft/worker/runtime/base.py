@@ -44,3 +44,10 @@ class ContainerRuntime(ABC):
     @abstractmethod
     def start(self, config: ContainerConfig) -> subprocess.Popen[bytes]:
         """Start the container; its stdout and stderr must be pipes."""
+
+    def describe_exit(self, container_id: str, exit_code: int) -> str | None:
+        """Why the container ended, when the runtime knows better than the exit code (e.g. out of memory)."""
+        return None
+
+    def cleanup(self, container_id: str) -> None:
+        """Release what the runtime held for a container that has exited."""

@@ -1,0 +1,79 @@
+"""The `bubblewrap` runtime: each container in its own PID, mount, IPC and UTS
+namespaces (bubblewrap, from the distribution's packages), with limits from a
+cgroup of its own.
+
+Its root is, until images exist, the host's root mounted read-only, with a
+fresh /proc, a minimal /dev and private tmpfs /tmp and /run; its scratch
+directory, the shipped code (read-only), the skyloft runtime (read-only) and
+its agent socket are mounted under /run/skyloft (a read-only root has no
+room for new mount points elsewhere).
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+
+from .base import ContainerConfig, ContainerRuntime, Mount
+from .cgroups import Cgroups, detect
+
+_MOUNT_BASE = "/run"
+_WORKDIR = "/run/skyloft/work"
+_JOIN_CGROUPS = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1"; shift; n=$((n-1)); done; exec "$@"'
+
+
+class BubblewrapRuntime(ContainerRuntime):
+    name = "bubblewrap"
+    isolated = True
+
+    def __init__(self, cgroups: Cgroups | None = None) -> None:
+        binary = shutil.which("bwrap")
+        if binary is None:
+            raise RuntimeError("bubblewrap is not installed: apt-get install -y bubblewrap")
+        self._bwrap = binary
+        self._cgroups = cgroups if cgroups is not None else detect()
+        self._limits: dict[str, tuple[int, bool]] = {}
+
+    @staticmethod
+    def available() -> bool:
+        """Whether bubblewrap can make namespaces here (it cannot in some unprivileged sandboxes)."""
+        binary = shutil.which("bwrap")
+        if binary is None:
+            return False
+        probe = subprocess.run([binary, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+                                "--proc", "/proc", "--dev", "/dev", "true"], capture_output=True, timeout=30)
+        return probe.returncode == 0
+
+    def visible_path(self, mount: Mount) -> str:
+        return _MOUNT_BASE + mount.target
+
+    def start(self, config: ContainerConfig) -> subprocess.Popen[bytes]:
+        argv = [self._bwrap, "--die-with-parent", "--new-session",
+                "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", config.container_id,
+                "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run",
+                "--bind", config.workdir, _WORKDIR, "--chdir", _WORKDIR]
+        for mount in config.mounts:
+            argv += ["--ro-bind" if mount.read_only else "--bind", mount.source, self.visible_path(mount)]
+        argv += ["--", sys.executable, *config.args]
+        join: list[str] = []
+        if self._cgroups is not None and (config.cpu or config.memory_mb):
+            join = self._cgroups.create(config.container_id, config.cpu, config.memory_mb)
+            self._limits[config.container_id] = (config.memory_mb, True)
+        argv = ["/bin/sh", "-c", _JOIN_CGROUPS, "sh", str(len(join)), *join, *argv]
+        return subprocess.Popen(argv, env={**config.env, "HOME": _WORKDIR}, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+    def describe_exit(self, container_id: str, exit_code: int) -> str | None:
+        memory_mb, limited = self._limits.get(container_id, (0, False))
+        if limited and self._cgroups is not None and self._cgroups.oom_killed(container_id):
+            return (f"out of memory: the container went over its memory limit of {memory_mb} MiB; "
+                    "raise `memory=` on the function")
+        if exit_code > 128 and exit_code - 128 in signal.Signals._value2member_map_:
+            return f"killed by signal {signal.Signals(exit_code - 128).name}"
+        return None
+
+    def cleanup(self, container_id: str) -> None:
+        if self._limits.pop(container_id, None) is not None and self._cgroups is not None:
+            self._cgroups.remove(container_id)

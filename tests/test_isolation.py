@@ -1,0 +1,128 @@
+"""The `bubblewrap` runtime: containers in their own namespaces, with cgroup limits.
+
+A server started with `--runtime bubblewrap` runs a script whose functions
+report what they can see; the script prints one line per check.
+"""
+
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+from skyloft.worker.runtime import BubblewrapRuntime
+
+pytestmark = pytest.mark.skipif(
+    not BubblewrapRuntime.available(),
+    reason="bubblewrap cannot create namespaces here (scripts/bootstrap installs it; needs root or userns)",
+)
+
+ISOLATION_APP = """
+import os
+import socket
+import time
+
+import skyloft
+
+app = skyloft.App("isolation")
+
+
+@app.function()
+def pids():
+    return sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+
+
+@app.function()
+def whoami():
+    return socket.gethostname(), os.getcwd(), skyloft.current_input_id() is not None
+
+
+@app.function()
+def sees(path):
+    return os.path.exists(path)
+
+
+@app.function()
+def write_outside(path):
+    try:
+        with open(path, "w") as f:
+            f.write("escaped")
+    except OSError as e:
+        return type(e).__name__
+    return "written"
+
+
+@app.function()
+def write_scratch():
+    with open("scratch.txt", "w") as f:
+        f.write("ok")
+    with open("/tmp/t.txt", "w") as f:
+        f.write("ok")
+    return open("scratch.txt").read() + open("/tmp/t.txt").read()
+
+
+@app.function(memory=64)
+def hog(mb):
+    block = bytearray(mb << 20)
+    return len(block)
+
+
+@app.function(cpu=0.25)
+def spin(seconds):
+    start, cpu_start = time.time(), time.process_time()
+    while time.time() - start < seconds:
+        pass
+    return (time.process_time() - cpu_start) / seconds
+
+
+if __name__ == "__main__":
+    import sys
+
+    host_file, outside = sys.argv[1], sys.argv[2]
+    with app.run():
+        print("PIDS=%s" % pids.remote())
+        print("WHOAMI=%s|%s|%s" % whoami.remote())
+        print("SEES-HOST-TMP=%s" % sees.remote(host_file))
+        print("SEES-HOST-PIDS=%s" % sees.remote("/proc/%d" % os.getpid()))
+        print("WRITE-OUTSIDE=%s" % write_outside.remote(outside))
+        print("SCRATCH=%s" % write_scratch.remote())
+        print("HOG-SMALL=%d" % hog.remote(8))
+        try:
+            hog.remote(400)
+            print("HOG-BIG=no error")
+        except skyloft.exception.ContainerCrashError as e:
+            print("HOG-BIG=%s" % e)
+        print("CPU-SHARE=%.2f" % spin.remote(1.5))
+"""
+
+
+@pytest.mark.timeout(180)
+def test_bubblewrap_isolation_and_limits(server_factory, run_cmd_fixture, tmp_path):
+    srv = server_factory(runtime="bubblewrap")
+    script = tmp_path / "isolation_app.py"
+    script.write_text(textwrap.dedent(ISOLATION_APP))
+    host_file = tmp_path / "host-only.txt"
+    host_file.write_text("the host's")
+    # On the host's (read-only) root, away from the private /tmp.
+    outside = Path("/var/tmp") / f"skyloft-escape-{uuid.uuid4().hex}.txt"
+    r = run_cmd_fixture([sys.executable, script, host_file, outside], env=srv.env, timeout=150, cwd=tmp_path)
+    assert r.returncode == 0, r
+    lines = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+
+    # Own PID namespace: the function runs as a low pid and sees no host process.
+    visible = [int(p) for p in lines["PIDS"].strip("[]").split(",")]
+    assert max(visible) < 10, lines["PIDS"]
+    assert lines["SEES-HOST-PIDS"] == "False"
+    # Own UTS namespace (hostname = container id) and scratch directory.
+    hostname, cwd, in_input = lines["WHOAMI"].split("|")
+    assert hostname.startswith("ta-") and cwd == "/run/skyloft/work" and in_input == "True", lines["WHOAMI"]
+    # The host's /tmp is not visible, and nothing outside the container's mounts is writable.
+    assert lines["SEES-HOST-TMP"] == "False"
+    assert lines["WRITE-OUTSIDE"] in ("OSError", "PermissionError"), lines["WRITE-OUTSIDE"]
+    assert not outside.exists()
+    assert lines["SCRATCH"] == "okok"
+    # memory= is a hard limit reported as out of memory, not a hang; cpu= caps the share of a core.
+    assert lines["HOG-SMALL"] == str(8 << 20)
+    assert "out of memory" in lines["HOG-BIG"] and "64 MiB" in lines["HOG-BIG"], lines["HOG-BIG"]
+    assert float(lines["CPU-SHARE"]) < 0.5, lines["CPU-SHARE"]
