@@ -174,3 +174,16 @@ def test_server_serves_after_abuse(channel, md, cli, tmp_path):
     )
     r = cli("run", app_file, cwd=tmp_path)
     assert r.returncode == 0 and "ABUSE-OK 42" in r.stdout, r
+
+
+def test_oversized_request_is_refused_and_server_keeps_serving(channel, md):
+    """A message over the server's 64 MiB limit gets RESOURCE_EXHAUSTED (the SDK sends large
+    arguments as blobs instead, so only raw clients can hit this)."""
+    from skyloft._proto import pb
+
+    request = pb.BlobChunk(blob_id="0" * 64, data=b"x" * (65 << 20))
+    put = channel.stream_unary(SERVICE + "BlobPut", request_serializer=None, response_deserializer=None)
+    with pytest.raises(grpc.RpcError) as ei:
+        put(iter([request.SerializeToString()]), metadata=md, timeout=60)
+    assert ei.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, (ei.value.code(), ei.value.details())
+    _ping_ok(channel, md)
