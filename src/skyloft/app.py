@@ -33,9 +33,10 @@ _NOT_YET: dict[str, Any] = {
 def _reject_unbuilt(where: str, given: dict[str, Any]) -> None:
     for option, unused in _NOT_YET.items():
         value = given.get(option, unused)
-        if value is not unused and value != unused and value not in (None, (), [], {}):
-            raise InvalidError(f"{where}({option}=...) is not supported by skyloft yet; remove the option "
-                               "(it would otherwise be silently ignored)")
+        if value is None or value == unused or (isinstance(value, (list, tuple, dict)) and not value):
+            continue
+        raise InvalidError(f"{where}({option}=...) is not supported by skyloft yet; remove the option "
+                           "(it would otherwise be silently ignored)")
 
 
 class LocalEntrypoint:
