@@ -92,3 +92,18 @@ def test_remote_outside_running_app_fails(server):
 
     with pytest.raises(Exception):
         g.remote()
+
+
+images_app = skyloft.App("image-on-process-runtime")
+
+
+@images_app.function(image=skyloft.Image.debian_slim())
+def on_an_image():
+    return "unreachable on the process runtime"
+
+
+def test_image_needs_the_bubblewrap_runtime(server):
+    """The session server runs the `process` runtime: image= fails fast and names the fix."""
+    with images_app.run():
+        with pytest.raises(exc.ImageBuildError, match="--runtime bubblewrap"):
+            on_an_image.remote()

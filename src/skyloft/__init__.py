@@ -16,6 +16,7 @@ from .app import App, LocalEntrypoint, Stub
 from .context import current_function_call_id, current_input_id, is_local
 from .function_call import FunctionCall
 from .functions import Function
+from .image import Image
 from .retries import Retries
 from .schedule import Cron, Period
 
@@ -24,6 +25,7 @@ __all__ = [
     "Cron",
     "Function",
     "FunctionCall",
+    "Image",
     "LocalEntrypoint",
     "Period",
     "Retries",

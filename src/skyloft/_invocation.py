@@ -16,6 +16,7 @@ from .exception import (
     ContainerCrashError,
     Error,
     FunctionTimeoutError,
+    ImageBuildError,
     InputCancellation,
     InternalError,
 )
@@ -62,7 +63,7 @@ def output_error(client: Any, out: pb.Output, local_files: dict[str, str] | None
     if out.status == pb.FAILURE:
         return deserialize_exception(_output_bytes(client, out), out.message, out.traceback, local_files)
     kind = {pb.TIMEOUT: FunctionTimeoutError, pb.CRASHED: ContainerCrashError,
-            pb.CANCELLED: InputCancellation}.get(out.status, InternalError)
+            pb.CANCELLED: InputCancellation, pb.BUILD_FAILED: ImageBuildError}.get(out.status, InternalError)
     return kind(out.message or pb.OutputStatus.Name(out.status))
 
 

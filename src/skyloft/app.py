@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .context import is_local
 from .exception import Error, InvalidError
 from .functions import FunctionOptions, Function, is_generator_function
+from .image import Image
 from .retries import Retries
 
 if TYPE_CHECKING:
@@ -21,13 +22,19 @@ _HEARTBEAT_S = 10.0
 # Modal's @app.function options that skyloft does not implement yet, with the
 # value that means "not used". Passing anything else is an error, never ignored.
 _NOT_YET: dict[str, Any] = {
-    "image": None, "secrets": (), "gpu": None, "volumes": {}, "network_file_systems": {},
+    "secrets": (), "gpu": None, "volumes": {}, "network_file_systems": {},
     "schedule": None, "ephemeral_disk": None, "proxy": None, "cloud": None, "region": None,
     "nonpreemptible": False, "enable_memory_snapshot": False, "block_network": False,
     "restrict_modal_access": False, "max_inputs": None, "single_use_containers": False,
     "i6pn": None, "startup_timeout": None, "include_source": None, "experimental_options": None,
     "rdma": None, "allow_concurrent_inputs": None, "mounts": (), "checkpointing_enabled": None,
 }
+
+
+def _check_image(image: Any) -> Image | None:
+    if image is not None and not isinstance(image, Image):
+        raise InvalidError(f"image= takes a skyloft.Image, not {type(image).__name__}")
+    return image
 
 
 def _reject_unbuilt(where: str, given: dict[str, Any]) -> None:
@@ -54,10 +61,10 @@ class LocalEntrypoint:
 class App:
     """Functions that are deployed and run together; `Stub` is the old name."""
 
-    def __init__(self, name: str | None = None, *, image: Any = None, secrets: Any = (),
+    def __init__(self, name: str | None = None, *, image: Image | None = None, secrets: Any = (),
                  volumes: Any = None, include_source: bool | None = None) -> None:
-        _reject_unbuilt("App", {"image": image, "secrets": secrets, "volumes": volumes or {},
-                                "include_source": include_source})
+        _reject_unbuilt("App", {"secrets": secrets, "volumes": volumes or {}, "include_source": include_source})
+        self.image = _check_image(image)
         self.name = name
         self.app_id: str | None = None
         self.registered_functions: dict[str, Function] = {}
@@ -81,7 +88,7 @@ class App:
                  max_containers: int | None = None, buffer_containers: int = 0,
                  scaledown_window: float = 60.0, serialized: bool = False, name: str | None = None,
                  env: dict[str, str] | None = None, is_generator: bool | None = None,
-                 cpu: float | None = None, memory: int | None = None,
+                 cpu: float | None = None, memory: int | None = None, image: Image | None = None,
                  keep_warm: int | None = None, concurrency_limit: int | None = None,
                  container_idle_timeout: float | None = None, **modal_options: Any) -> Callable[..., Function]:
         """Turn a function into a `Function` that runs in containers.
@@ -102,7 +109,8 @@ class App:
             buffer_containers=buffer_containers,
             scaledown_window=float(container_idle_timeout if container_idle_timeout is not None
                                    else scaledown_window),
-            serialized=serialized, env=dict(env or {}), cpu=cpu, memory=memory)
+            serialized=serialized, env=dict(env or {}), cpu=cpu, memory=memory,
+            image=_check_image(image) or self.image)
 
         def wrap(raw_f: Callable[..., Any]) -> Function:
             if isinstance(raw_f, Function):

@@ -57,6 +57,29 @@ class BlobStore:
         os.replace(tmp, path)
         return blob_id
 
+    def put_file(self, source: str) -> str:
+        """Store a file's content without reading it all into memory; returns its blob id."""
+        digest = hashlib.sha256()
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+                    out.write(chunk)
+            blob_id = digest.hexdigest()
+            path = self.path(blob_id)
+            if os.path.exists(path):
+                os.unlink(tmp)
+                return blob_id
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, path)
+            return blob_id
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
     def get(self, blob_id: str) -> bytes:
         with open(self.path(blob_id), "rb") as f:
             return f.read()

@@ -69,3 +69,7 @@ class TimeoutError(Error):
 
 class ContainerCrashError(ExecutionError):
     """The container died while running the input (exit, signal, out of memory)."""
+
+
+class ImageBuildError(Error):
+    """An image could not be built; the message has the failing step and its output."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ._aio import twin, twin_gen
 from .exception import InvalidError
 from .function_call import FunctionCall
+from .image import Image
 from .retries import Retries
 from .serialization import serialize
 
@@ -37,6 +38,7 @@ class FunctionOptions:
     env: dict[str, str] = field(default_factory=dict)
     cpu: float | None = None
     memory: int | None = None
+    image: Image | None = None
 
     def validate(self, name: str) -> None:
         if self.timeout <= 0 or self.timeout > 24 * 3600:
@@ -98,6 +100,8 @@ class Function:
         )
         if options.retries is not None:
             spec.retries.CopyFrom(options.retries.to_proto())
+        if options.image is not None:
+            spec.image.CopyFrom(options.image.to_proto())
         if options.serialized:
             spec.serialized_function.data = serialize(self._raw_f)
         elif "<locals>" in qualname:

@@ -423,16 +423,22 @@ class Scheduler:
         self._wake.set()
 
     def _note_failed_start(self, fs: FunctionState, reason: str) -> None:
-        """After several containers in a row die before starting, fail the waiting inputs
-        rather than starting containers forever."""
+        """After several containers in a row die before starting (or at once, when the image
+        cannot be built), fail the waiting inputs rather than starting containers forever."""
         fs.failed_starts += 1
-        if fs.failed_starts < _MAX_FAILED_STARTS or any(c.state == "running" for c in fs.live_containers()):
+        build_failed = reason.startswith("image build failed")
+        if not build_failed and (fs.failed_starts < _MAX_FAILED_STARTS
+                                 or any(c.state == "running" for c in fs.live_containers())):
             return
-        message = (f"containers for function {fs.spec.name!r} failed to start {fs.failed_starts} times "
-                   f"in a row (last: {reason}); see `skyloft app logs {fs.spec.app_id}`")
+        if build_failed:
+            status, message = pb.BUILD_FAILED, reason
+        else:
+            status = pb.CRASHED
+            message = (f"containers for function {fs.spec.name!r} failed to start {fs.failed_starts} times "
+                       f"in a row (last: {reason}); see `skyloft app logs {fs.spec.app_id}`")
         waiting, fs.queue = list(fs.queue), deque()
         fs.failed_starts = 0
-        self._publish(fs.spec.app_id, [(q.call_id, q.idx, pb.CRASHED, b"", "", message, "") for q in waiting])
+        self._publish(fs.spec.app_id, [(q.call_id, q.idx, status, b"", "", message, "") for q in waiting])
 
     def container_log(self, container_id: str, stream: int, text: str) -> None:
         with self._lock:

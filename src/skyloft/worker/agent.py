@@ -30,6 +30,7 @@ from ..records import InputRecord, ResultRecord
 from ..sockets import socket_dir
 from .blobs import BlobCache
 from .code import CodeMounts
+from .images import BuiltImage, ImageBuilder, ImageBuildFailed
 from .runtime import ContainerConfig, ContainerRuntime, Mount
 
 log = logging.getLogger("skyloft.worker")
@@ -70,6 +71,7 @@ class WorkerAgent:
         self._home = home
         self._blobs = blobs
         self._code = CodeMounts(os.path.join(home, "code"), blobs)
+        self._images = ImageBuilder(os.path.join(home, "images"), blobs.store)
         self.runtime = runtime
         self.link = link
         self._containers: dict[str, _Container] = {}
@@ -139,6 +141,8 @@ class WorkerAgent:
         try:
             listener = self._launch(c)
             self._serve(c, listener)
+        except ImageBuildFailed as exc:
+            reason = f"image build failed: {exc}"
         except Exception as exc:
             log.exception("container %s failed", c.container_id)
             reason = f"could not start: {exc}"
@@ -163,7 +167,9 @@ class WorkerAgent:
         listener.bind(os.path.join(c.socket_dir, "agent.sock"))
         listener.listen(1)
         code_dir = self._code.materialize(c.spec.code_manifest_id) if c.spec.code_manifest_id else ""
-        mounts = [Mount(_RUNTIME_SOURCE, "/skyloft/runtime"), Mount(c.socket_dir, "/skyloft/agent", False)]
+        image = self._image_for(c)
+        runtime_source = self._image_runtime() if image.layers else _RUNTIME_SOURCE
+        mounts = [Mount(runtime_source, "/skyloft/runtime"), Mount(c.socket_dir, "/skyloft/agent", False)]
         if code_dir:
             mounts.append(Mount(code_dir, "/skyloft/code"))
         seen = {m.target: self.runtime.visible_path(m) for m in mounts}
@@ -175,10 +181,13 @@ class WorkerAgent:
             "SKYLOFT_CODE_DIR": seen.get("/skyloft/code", ""),
             "SKYLOFT_CONTAINER_ID": c.container_id,
             "SKYLOFT_CONTAINER_SOCKET": os.path.join(seen["/skyloft/agent"], "agent.sock"),
+            **image.env,
             **dict(c.spec.env),
         }
+        layers = [self._images.layers.path(layer) for layer in image.layers]
         config = ContainerConfig(c.container_id, ["-m", "skyloft.container"], env, c.workdir, mounts,
-                                 cpu=c.spec.cpu, memory_mb=c.spec.memory_mb)
+                                 cpu=c.spec.cpu, memory_mb=c.spec.memory_mb, layers=layers,
+                                 cwd=image.workdir if layers else "")
         if not self.runtime.isolated and (c.spec.cpu or c.spec.memory_mb):
             self.link.container_log(c.container_id, pb.LogLine.SYSTEM,
                                     "skyloft: cpu= and memory= are not enforced by the 'process' runtime\n")
@@ -186,6 +195,33 @@ class WorkerAgent:
         for stream, pipe in ((pb.LogLine.STDOUT, c.process.stdout), (pb.LogLine.STDERR, c.process.stderr)):
             threading.Thread(target=self._pump_pipe, args=(c, stream, pipe), daemon=True).start()
         return listener
+
+    def _image_for(self, c: _Container) -> BuiltImage:
+        """The container's image, built first if need be (its output goes to the app's logs)."""
+        if not c.spec.image.steps:
+            return BuiltImage()
+        if not self.runtime.isolated:
+            raise ImageBuildFailed("functions with image= need the bubblewrap runtime: "
+                                   "start the server with `skyloft server start --runtime bubblewrap`")
+        return self._images.ensure(c.spec.image, lambda text: self.link.container_log(
+            c.container_id, pb.LogLine.SYSTEM, text))
+
+    def _image_runtime(self) -> str:
+        """skyloft and the two packages it needs in a container, for images' own Python."""
+        target = os.path.join(self._home, "image-runtime", skyloft.__version__)
+        with self._lock:
+            if not os.path.isdir(target):
+                import cloudpickle
+                import tblib
+
+                staging = target + ".tmp"
+                shutil.rmtree(staging, ignore_errors=True)
+                ignore = shutil.ignore_patterns("__pycache__", "_proto", "server", "cli", "_client")
+                for package in (skyloft, cloudpickle, tblib):
+                    source = os.path.dirname(os.path.abspath(package.__file__))
+                    shutil.copytree(source, os.path.join(staging, os.path.basename(source)), ignore=ignore)
+                os.rename(staging, target)
+        return target
 
     def _serve(self, c: _Container, listener: socket.socket) -> None:
         """Accept the container's connection, then relay its frames until it closes."""

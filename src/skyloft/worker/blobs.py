@@ -15,6 +15,11 @@ class BlobCache:
         self._fetch = fetch
         self._upload = upload
 
+    @property
+    def store(self) -> BlobStore:
+        """The local store behind the cache."""
+        return self._store
+
     def path(self, blob_id: str) -> str:
         """Local path of the blob, fetched first if this worker lacks it."""
         if not self._store.has(blob_id):

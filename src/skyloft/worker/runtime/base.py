@@ -31,6 +31,8 @@ class ContainerConfig:
     mounts: list[Mount] = field(default_factory=list)
     cpu: float = 0.0                    # cores; 0 = no limit
     memory_mb: int = 0                  # 0 = no limit
+    layers: list[str] = field(default_factory=list)  # image layer dirs, lowest first; empty: no image
+    cwd: str = ""                       # working directory inside an image (default: the scratch dir)
 
 
 class ContainerRuntime(ABC):

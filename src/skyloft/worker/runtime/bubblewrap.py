@@ -2,21 +2,23 @@
 namespaces (bubblewrap, from the distribution's packages), with limits from a
 cgroup of its own.
 
-Its root is, until images exist, the host's root mounted read-only, with a
-fresh /proc, a minimal /dev and private tmpfs /tmp and /run; its scratch
-directory, the shipped code (read-only), the skyloft runtime (read-only) and
-its agent socket are mounted under /run/skyloft (a read-only root has no
-room for new mount points elsewhere).
+Its root is its image's layers under a private writable overlay or, for a
+function without an image, the host's root mounted read-only; either way
+with a fresh /proc, a minimal /dev and private tmpfs /tmp and /run. Its
+scratch directory, the shipped code (read-only), the skyloft runtime
+(read-only) and its agent socket are mounted under /run/skyloft.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
 import sys
 
 from .base import ContainerConfig, ContainerRuntime, Mount
+from ..images import mount_overlay
 from .cgroups import Cgroups, detect
 
 _MOUNT_BASE = "/run"
@@ -35,6 +37,7 @@ class BubblewrapRuntime(ContainerRuntime):
         self._bwrap = binary
         self._cgroups = cgroups if cgroups is not None else detect()
         self._limits: dict[str, tuple[int, bool]] = {}
+        self._roots: dict[str, str] = {}
 
     @staticmethod
     def available() -> bool:
@@ -50,13 +53,19 @@ class BubblewrapRuntime(ContainerRuntime):
         return _MOUNT_BASE + mount.target
 
     def start(self, config: ContainerConfig) -> subprocess.Popen[bytes]:
+        root = ["--ro-bind", "/", "/"]
+        python = sys.executable
+        if config.layers:
+            root = ["--bind", self._mount_image(config), "/"]
+            python = "/usr/bin/python3"
         argv = [self._bwrap, "--die-with-parent", "--new-session",
                 "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", config.container_id,
-                "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run",
-                "--bind", config.workdir, _WORKDIR, "--chdir", _WORKDIR]
+                *root, "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp",
+                "--tmpfs", "/run",
+                "--bind", config.workdir, _WORKDIR, "--chdir", config.cwd or _WORKDIR]
         for mount in config.mounts:
             argv += ["--ro-bind" if mount.read_only else "--bind", mount.source, self.visible_path(mount)]
-        argv += ["--", sys.executable, *config.args]
+        argv += ["--", python, *config.args]
         join: list[str] = []
         if self._cgroups is not None and (config.cpu or config.memory_mb):
             join = self._cgroups.create(config.container_id, config.cpu, config.memory_mb)
@@ -74,6 +83,20 @@ class BubblewrapRuntime(ContainerRuntime):
             return f"killed by signal {signal.Signals(exit_code - 128).name}"
         return None
 
+    def _mount_image(self, config: ContainerConfig) -> str:
+        """The container's root: its image's layers under a writable layer of its own."""
+        base = os.path.join(config.workdir + ".image")
+        root, upper, work = (os.path.join(base, name) for name in ("root", "upper", "work"))
+        for path in (root, upper, work):
+            os.makedirs(path, exist_ok=True)
+        mount_overlay(root, config.layers, upper, work)
+        self._roots[config.container_id] = base
+        return root
+
     def cleanup(self, container_id: str) -> None:
         if self._limits.pop(container_id, None) is not None and self._cgroups is not None:
             self._cgroups.remove(container_id)
+        base = self._roots.pop(container_id, None)
+        if base is not None:
+            subprocess.run(["umount", os.path.join(base, "root")], check=False, capture_output=True)
+            shutil.rmtree(base, ignore_errors=True)

@@ -16,6 +16,7 @@ class OutputStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CANCELLED: _ClassVar[OutputStatus]
     INTERNAL: _ClassVar[OutputStatus]
     GEN_ITEM: _ClassVar[OutputStatus]
+    BUILD_FAILED: _ClassVar[OutputStatus]
 SUCCESS: OutputStatus
 FAILURE: OutputStatus
 TIMEOUT: OutputStatus
@@ -23,6 +24,7 @@ CRASHED: OutputStatus
 CANCELLED: OutputStatus
 INTERNAL: OutputStatus
 GEN_ITEM: OutputStatus
+BUILD_FAILED: OutputStatus
 
 class Empty(_message.Message):
     __slots__ = ()
@@ -173,7 +175,7 @@ class RetryPolicy(_message.Message):
     def __init__(self, max_retries: _Optional[int] = ..., backoff_coefficient: _Optional[float] = ..., initial_delay: _Optional[float] = ..., max_delay: _Optional[float] = ...) -> None: ...
 
 class FunctionSpec(_message.Message):
-    __slots__ = ("function_id", "app_id", "app_name", "name", "module", "qualname", "code_manifest_id", "serialized_function", "is_generator", "timeout", "retries", "min_containers", "max_containers", "buffer_containers", "scaledown_window", "env", "cpu", "memory_mb")
+    __slots__ = ("function_id", "app_id", "app_name", "name", "module", "qualname", "code_manifest_id", "serialized_function", "is_generator", "timeout", "retries", "min_containers", "max_containers", "buffer_containers", "scaledown_window", "env", "cpu", "memory_mb", "image")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -199,6 +201,7 @@ class FunctionSpec(_message.Message):
     ENV_FIELD_NUMBER: _ClassVar[int]
     CPU_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
     function_id: str
     app_id: str
     app_name: str
@@ -217,7 +220,33 @@ class FunctionSpec(_message.Message):
     env: _containers.ScalarMap[str, str]
     cpu: float
     memory_mb: int
-    def __init__(self, function_id: _Optional[str] = ..., app_id: _Optional[str] = ..., app_name: _Optional[str] = ..., name: _Optional[str] = ..., module: _Optional[str] = ..., qualname: _Optional[str] = ..., code_manifest_id: _Optional[str] = ..., serialized_function: _Optional[_Union[Payload, _Mapping]] = ..., is_generator: _Optional[bool] = ..., timeout: _Optional[float] = ..., retries: _Optional[_Union[RetryPolicy, _Mapping]] = ..., min_containers: _Optional[int] = ..., max_containers: _Optional[int] = ..., buffer_containers: _Optional[int] = ..., scaledown_window: _Optional[float] = ..., env: _Optional[_Mapping[str, str]] = ..., cpu: _Optional[float] = ..., memory_mb: _Optional[int] = ...) -> None: ...
+    image: ImageSpec
+    def __init__(self, function_id: _Optional[str] = ..., app_id: _Optional[str] = ..., app_name: _Optional[str] = ..., name: _Optional[str] = ..., module: _Optional[str] = ..., qualname: _Optional[str] = ..., code_manifest_id: _Optional[str] = ..., serialized_function: _Optional[_Union[Payload, _Mapping]] = ..., is_generator: _Optional[bool] = ..., timeout: _Optional[float] = ..., retries: _Optional[_Union[RetryPolicy, _Mapping]] = ..., min_containers: _Optional[int] = ..., max_containers: _Optional[int] = ..., buffer_containers: _Optional[int] = ..., scaledown_window: _Optional[float] = ..., env: _Optional[_Mapping[str, str]] = ..., cpu: _Optional[float] = ..., memory_mb: _Optional[int] = ..., image: _Optional[_Union[ImageSpec, _Mapping]] = ...) -> None: ...
+
+class ImageStep(_message.Message):
+    __slots__ = ("kind", "args", "env")
+    class EnvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ARGS_FIELD_NUMBER: _ClassVar[int]
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    args: _containers.RepeatedScalarFieldContainer[str]
+    env: _containers.ScalarMap[str, str]
+    def __init__(self, kind: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class ImageSpec(_message.Message):
+    __slots__ = ("image_id", "steps")
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    image_id: str
+    steps: _containers.RepeatedCompositeFieldContainer[ImageStep]
+    def __init__(self, image_id: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[ImageStep, _Mapping]]] = ...) -> None: ...
 
 class FunctionCreateRequest(_message.Message):
     __slots__ = ("spec",)

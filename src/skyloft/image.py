@@ -1,0 +1,128 @@
+"""`Image`: a container image defined in code, as Modal's `modal.Image`.
+
+An image is a chain of build steps; its id is a hash of the chain, so an
+unchanged definition is never built again. Workers build images step by
+step and store every file once in the content-addressed store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import sys
+from typing import TYPE_CHECKING, Any
+
+from .exception import InvalidError
+
+if TYPE_CHECKING:
+    from ._proto import pb
+
+# The Debian release that ships each Python minor version as `python3`.
+DEBIAN_FOR_PYTHON = {"3.11": "bookworm", "3.13": "trixie"}
+
+
+class Image:
+    """Build with `Image.debian_slim()` and chain `.apt_install()`, `.pip_install()`, ... ."""
+
+    def __init__(self, steps: tuple[tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]], ...]) -> None:
+        self._steps = steps
+
+    def __repr__(self) -> str:
+        return f"Image({self.object_id})"
+
+    @property
+    def object_id(self) -> str:
+        """`im-` and a hash of the step chain."""
+        digest = hashlib.sha256(json.dumps(self._steps).encode()).hexdigest()
+        return f"im-{digest[:24]}"
+
+    def _then(self, kind: str, args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> Image:
+        return Image((*self._steps, (kind, tuple(args), tuple(sorted((env or {}).items())))))
+
+    # ---- bases ----
+
+    @staticmethod
+    def debian_slim(python_version: str | None = None) -> Image:
+        """Debian with Python, from the Debian archive; the caller's Python minor version by default."""
+        version = python_version or f"{sys.version_info.major}.{sys.version_info.minor}"
+        if version not in DEBIAN_FOR_PYTHON:
+            choices = ", ".join(f"{v} (Debian {d})" for v, d in DEBIAN_FOR_PYTHON.items())
+            raise InvalidError(f"no Debian release ships Python {version} as its python3; "
+                               f"choose python_version= from: {choices}")
+        return Image(())._then("debian", (DEBIAN_FOR_PYTHON[version],))
+
+    # ---- steps ----
+
+    def run_commands(self, *commands: str | list[str]) -> Image:
+        """Run shell commands, each a step of its own."""
+        image = self
+        for command in _flatten(commands):
+            image = image._then("run", (command,))
+        return image
+
+    def apt_install(self, *packages: str | list[str]) -> Image:
+        """Install Debian packages."""
+        names = _flatten(packages)
+        if not names:
+            return self
+        quoted = " ".join(shlex.quote(name) for name in names)
+        return self._then("run", (
+            "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+            f"--no-install-recommends {quoted} && rm -rf /var/lib/apt/lists/*",))
+
+    def pip_install(self, *packages: str | list[str]) -> Image:
+        """Install Python packages with uv (one shared download cache per worker)."""
+        names = _flatten(packages)
+        return self._then("pip", tuple(names)) if names else self
+
+    uv_pip_install = pip_install
+
+    def env(self, vars: dict[str, str]) -> Image:
+        """Set environment variables for later steps and for the functions."""
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in vars.items()):
+            raise InvalidError("Image.env() takes a dict of strings to strings")
+        return self._then("env", (), vars)
+
+    def workdir(self, path: str) -> Image:
+        """The working directory of later steps and of the functions."""
+        if not path.startswith("/"):
+            raise InvalidError(f"Image.workdir() needs an absolute path, not {path!r}")
+        return self._then("workdir", (path,))
+
+    def to_proto(self) -> pb.ImageSpec:
+        from ._proto import pb
+
+        spec = pb.ImageSpec(image_id=self.object_id)
+        for kind, args, env in self._steps:
+            spec.steps.add(kind=kind, args=list(args), env=dict(env))
+        return spec
+
+
+
+# Modal's other builders, not built yet: they say so instead of failing later.
+_NOT_YET = {
+    "from_registry", "from_dockerfile", "from_aws_ecr", "from_gcp_artifact_registry", "micromamba",
+    "pip_install_from_requirements", "pip_install_from_pyproject", "poetry_install_from_file",
+    "add_local_dir", "add_local_file", "add_local_python_source", "copy_local_dir", "copy_local_file",
+    "run_function", "dockerfile_commands", "imports",
+}
+
+
+def _not_yet(name: str) -> Any:
+    def method(*args: Any, **kwargs: Any) -> Image:
+        raise InvalidError(f"Image.{name}() is not supported by skyloft yet")
+
+    method.__name__ = name
+    return staticmethod(method)
+
+
+for _name in _NOT_YET:
+    setattr(Image, _name, _not_yet(_name))
+
+
+def _flatten(items: tuple[str | list[str], ...]) -> list[str]:
+    flat: list[str] = []
+    for item in items:
+        flat.extend([item] if isinstance(item, str) else list(item))
+    return flat

@@ -1,0 +1,223 @@
+"""Building images on a worker, one step at a time, each step cached.
+
+Every prefix of an image's step chain has an id (a hash of the chain so
+far); a built prefix is recorded under that id and never built again. A
+`debian` step bootstraps Debian with mmdebstrap; `run` and `pip` steps run
+in bubblewrap over an overlay of the layers below, and what they changed
+becomes the next layer; `env` and `workdir` steps only set metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .._proto import pb
+from ..cas import BlobStore
+from .layers import LayerStore, ingest
+
+Log = Callable[[str], None]
+
+_UV_CACHE_IN_IMAGE = "/root/.cache/uv"
+
+
+class ImageBuildFailed(Exception):
+    """A step failed; the message carries its command and the tail of its output."""
+
+
+@dataclass
+class BuiltImage:
+    layers: list[str] = field(default_factory=list)      # manifest ids, lowest first
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: str = "/root"
+
+
+class ImageBuilder:
+    def __init__(self, home: str, blobs: BlobStore) -> None:
+        self._home = home
+        self._blobs = blobs
+        self.layers = LayerStore(os.path.join(home, "layers"), blobs)
+        self._records = os.path.join(home, "images")
+        self._scratch = os.path.join(home, "build")
+        self._uv_cache = os.path.join(home, "uv-cache")
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._failures: dict[str, str] = {}
+        for path in (self._records, self._scratch, self._uv_cache):
+            os.makedirs(path, exist_ok=True)
+
+    def ensure(self, spec: pb.ImageSpec, log: Log) -> BuiltImage:
+        """The built image, building the steps that are not cached yet."""
+        with self._lock_for(spec.image_id):
+            if spec.image_id in self._failures:
+                raise ImageBuildFailed(self._failures[spec.image_id])
+            try:
+                return self._build(spec, log)
+            except ImageBuildFailed as exc:
+                self._failures[spec.image_id] = str(exc)
+                raise
+
+    def _lock_for(self, image_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(image_id, threading.Lock())
+
+    def _build(self, spec: pb.ImageSpec, log: Log) -> BuiltImage:
+        image, chain = BuiltImage(), ""
+        total = len(spec.steps)
+        for number, step in enumerate(spec.steps, 1):
+            chain = hashlib.sha256((chain + _describe(step)).encode()).hexdigest()
+            cached = self._load(chain)
+            if cached is not None:
+                image = cached
+                continue
+            log(f"building image {spec.image_id}: step {number}/{total}: {_describe(step)}\n")
+            image = self._apply(step, image, log)
+            self._save(chain, image)
+        return image
+
+    def _apply(self, step: pb.ImageStep, parent: BuiltImage, log: Log) -> BuiltImage:
+        image = BuiltImage(list(parent.layers), dict(parent.env), parent.workdir)
+        if step.kind == "debian":
+            image.layers = [self._debian(step.args[0], log)]
+        elif step.kind == "run":
+            image.layers.append(self._run_step(parent, ["/bin/sh", "-c", step.args[0]], log, step.args[0]))
+        elif step.kind == "pip":
+            command = ["/skyloft-uv", "pip", "install", "--system", "--break-system-packages", "--python",
+                       "/usr/bin/python3", *step.args]
+            image.layers.append(self._run_step(parent, command, log, "pip install " + " ".join(step.args)))
+        elif step.kind == "env":
+            image.env.update(step.env)
+        elif step.kind == "workdir":
+            image.workdir = step.args[0]
+        else:
+            raise ImageBuildFailed(f"unknown image step {step.kind!r}")
+        return image
+
+    def _debian(self, suite: str, log: Log) -> str:
+        """A minimal Debian with Python, from the machine's configured Debian archive."""
+        if shutil.which("mmdebstrap") is None:
+            raise ImageBuildFailed("building Debian images needs mmdebstrap: apt-get install -y mmdebstrap")
+        root = tempfile.mkdtemp(dir=self._scratch, prefix="debian-")
+        try:
+            self._stream(["mmdebstrap", "--variant=minbase", "--include=python3,ca-certificates",
+                          "--mode=root", suite, root], log, f"mmdebstrap {suite}")
+            return ingest(root, self._blobs)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    def _run_step(self, parent: BuiltImage, command: list[str], log: Log, what: str) -> str:
+        """Run a command over the parent image; its changes become a layer."""
+        work = tempfile.mkdtemp(dir=self._scratch, prefix="step-")
+        upper, overlay_work, root = (os.path.join(work, name) for name in ("upper", "work", "root"))
+        for path in (upper, overlay_work, root):
+            os.makedirs(path)
+        mount_overlay(root, [self.layers.path(layer) for layer in parent.layers], upper, overlay_work)
+        try:
+            argv = ["bwrap", "--bind", root, "/", "--proc", "/proc", "--dev", "/dev",
+                    "--perms", "1777", "--tmpfs", "/tmp", "--tmpfs", "/run",
+                    "--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf",
+                    "--ro-bind", _uv_binary(), "/skyloft-uv", "--bind", self._uv_cache, _UV_CACHE_IN_IMAGE,
+                    "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
+                    "--chdir", parent.workdir if os.path.isdir(root + parent.workdir) else "/",
+                    "--setenv", "HOME", "/root", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+                    "--setenv", "UV_CACHE_DIR", _UV_CACHE_IN_IMAGE, "--setenv", "UV_LINK_MODE", "copy"]
+            argv += _host_network_settings()
+            for key, value in parent.env.items():
+                argv += ["--setenv", key, value]
+            self._stream([*argv, "--", *command], log, what)
+        finally:
+            subprocess.run(["umount", root], check=False, capture_output=True)
+        try:
+            for mountpoint in ("skyloft-uv", _UV_CACHE_IN_IMAGE.lstrip("/"), "etc/resolv.conf"):
+                _remove_mountpoint(upper, mountpoint)
+            return ingest(upper, self._blobs)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _stream(self, argv: list[str], log: Log, what: str) -> None:
+        """Run a build command, streaming its output; raise with its tail if it fails."""
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        tail: list[str] = []
+        for raw in process.stdout:
+            line = raw.decode("utf-8", "replace")
+            tail = (tail + [line])[-30:]
+            log(line)
+        code = process.wait()
+        if code != 0:
+            raise ImageBuildFailed(f"image build step `{what}` failed with exit code {code}:\n{''.join(tail)}")
+
+    def _load(self, chain: str) -> BuiltImage | None:
+        try:
+            with open(os.path.join(self._records, chain + ".json")) as f:
+                return BuiltImage(**json.load(f))
+        except (OSError, ValueError):
+            return None
+
+    def _save(self, chain: str, image: BuiltImage) -> None:
+        path = os.path.join(self._records, chain + ".json")
+        with open(path + ".tmp", "w") as f:
+            json.dump({"layers": image.layers, "env": image.env, "workdir": image.workdir}, f)
+        os.replace(path + ".tmp", path)
+
+
+def mount_overlay(target: str, lower_dirs: list[str], upper: str, work: str) -> None:
+    """Mount `lower_dirs` (lowest first) under a writable `upper` at `target`."""
+    options = f"lowerdir={':'.join(reversed(lower_dirs))},upperdir={upper},workdir={work}"
+    result = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, target],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ImageBuildFailed(f"cannot mount the image's layers: {result.stderr.strip()}")
+
+
+def _remove_mountpoint(upper: str, rel: str) -> None:
+    """Drop what bubblewrap created in the upper dir as mount points for build tools."""
+    path = os.path.join(upper, rel)
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def _describe(step: pb.ImageStep) -> str:
+    if step.kind == "env":
+        return "ENV " + " ".join(f"{k}={v}" for k, v in sorted(step.env.items()))
+    return f"{step.kind.upper()} {' '.join(step.args)}"
+
+
+# Settings of the worker's machine that builds need to reach package indexes
+# the way the machine does (its own certificate authority, its own mirror).
+_FORWARDED_ENV = ("UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_EXTRA_INDEX_URL", "PIP_INDEX_URL", "HTTP_PROXY",
+                  "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+_CA_IN_IMAGE = "/run/skyloft-host-ca.crt"
+
+
+def _host_network_settings() -> list[str]:
+    """bubblewrap arguments that give a build step the worker's network configuration."""
+    argv: list[str] = []
+    ca_file = os.environ.get("SSL_CERT_FILE")
+    if ca_file and os.path.isfile(ca_file):
+        argv += ["--ro-bind", ca_file, _CA_IN_IMAGE, "--setenv", "SSL_CERT_FILE", _CA_IN_IMAGE]
+    for key in _FORWARDED_ENV:
+        if os.environ.get(key):
+            argv += ["--setenv", key, os.environ[key]]
+    return argv
+
+
+def _uv_binary() -> str:
+    """uv, from the `uv` package skyloft depends on (or PATH)."""
+    try:
+        from uv import find_uv_bin
+
+        return find_uv_bin()
+    except ImportError:
+        found = shutil.which("uv")
+        if found is None:
+            raise ImageBuildFailed("pip_install needs uv: pip install uv") from None
+        return found

@@ -1,0 +1,123 @@
+"""Images defined in code, built by the worker (mmdebstrap + bubblewrap steps,
+per-file layers) and used as containers' roots by the bubblewrap runtime."""
+
+import sys
+import textwrap
+
+import pytest
+
+import skyloft
+import skyloft.exception as exc
+from skyloft.worker.runtime import BubblewrapRuntime
+
+IMAGE_APP = """
+import os
+import sys
+
+import skyloft
+
+image = (
+    skyloft.Image.debian_slim()
+    .run_commands("echo built-in-image > /hello")
+    .pip_install("six==1.16.0")
+    .env({"GREETING": "from-image"})
+    .workdir("/srv")
+    .run_commands("touch made-in-workdir")
+)
+app = skyloft.App("images", image=image)
+
+
+@app.function()
+def inspect(host_path):
+    import six
+
+    return {
+        "hello": open("/hello").read().strip(),
+        "greeting": os.environ.get("GREETING"),
+        "debian": os.path.exists("/etc/debian_version"),
+        "python": "%d.%d" % sys.version_info[:2],
+        "six": six.__version__,
+        "cwd": os.getcwd(),
+        "workdir_file": os.path.exists("/srv/made-in-workdir"),
+        "sees_host_path": os.path.exists(host_path),
+    }
+
+
+@app.function(image=skyloft.Image.debian_slim().run_commands("echo step-output-marker; exit 7"))
+def broken_run():
+    return "unreachable"
+
+
+@app.function(image=skyloft.Image.debian_slim().apt_install("skyloft-no-such-package"))
+def broken_apt():
+    return "unreachable"
+
+
+def expect_build_error(function):
+    try:
+        function.remote()
+    except skyloft.exception.ImageBuildError as e:
+        return str(e).replace("\\n", " ")
+    return "no error"
+
+
+if __name__ == "__main__":
+    with app.run():
+        print("INSPECT=%r" % (inspect.remote(sys.argv[1]),))
+        if sys.argv[2] == "errors":
+            print("RUN-ERROR=" + expect_build_error(broken_run))
+            print("APT-ERROR=" + expect_build_error(broken_apt))
+"""
+
+pytestmark = pytest.mark.skipif(
+    not BubblewrapRuntime.available(),
+    reason="bubblewrap cannot create namespaces here (scripts/bootstrap installs it; needs root or userns)",
+)
+
+
+@pytest.mark.timeout(600)
+def test_image_build_run_cache_and_errors(server_factory, run_cmd_fixture, tmp_path):
+    srv = server_factory(runtime="bubblewrap")
+    script = tmp_path / "image_app.py"
+    script.write_text(textwrap.dedent(IMAGE_APP))
+    host_path = str(tmp_path.parent)  # exists on the host, not in the image
+
+    first = run_cmd_fixture([sys.executable, script, host_path, "errors"], env=srv.env, timeout=540, cwd=tmp_path)
+    assert first.returncode == 0, first
+    inspect = eval(first.stdout.split("INSPECT=", 1)[1].splitlines()[0])
+    assert inspect == {
+        "hello": "built-in-image", "greeting": "from-image", "debian": True, "python": "3.11", "six": "1.16.0",
+        "cwd": "/srv", "workdir_file": True, "sees_host_path": False,
+    }, inspect
+    # Build output streams to the caller, step by step.
+    assert "building image" in first.stdout and "step 3/6" in first.stdout, first
+
+    # A failing step raises ImageBuildError with the step and the tool's own output.
+    run_error = first.stdout.split("RUN-ERROR=", 1)[1].splitlines()[0]
+    assert "exit 7" in run_error and "exit code 7" in run_error and "step-output-marker" in run_error, run_error
+    apt_error = first.stdout.split("APT-ERROR=", 1)[1].splitlines()[0]
+    assert "skyloft-no-such-package" in apt_error and "Unable to locate package" in apt_error, apt_error
+
+    # The same definition again is not built again.
+    second = run_cmd_fixture([sys.executable, script, host_path, "no-errors"], env=srv.env, timeout=120,
+                             cwd=tmp_path)
+    assert second.returncode == 0, second
+    assert "INSPECT=" in second.stdout and "building image" not in second.stdout, second
+
+
+def test_image_ids_hash_the_step_chain():
+    base = skyloft.Image.debian_slim()
+    assert base.pip_install("six").object_id == skyloft.Image.debian_slim().pip_install("six").object_id
+    assert base.pip_install("six").object_id != base.pip_install("attrs").object_id
+    assert base.object_id.startswith("im-")
+
+
+def test_image_errors_name_the_fix():
+    with pytest.raises(exc.InvalidError, match=r"3\.11 \(Debian bookworm\)"):
+        skyloft.Image.debian_slim(python_version="3.9")
+    with pytest.raises(exc.InvalidError, match="from_registry"):
+        skyloft.Image.from_registry("python:3.11")
+    with pytest.raises(exc.InvalidError, match="absolute"):
+        skyloft.Image.debian_slim().workdir("relative/dir")
+    with pytest.raises(exc.InvalidError, match="skyloft.Image"):
+        skyloft.App("bad-image", image="debian:bookworm")
