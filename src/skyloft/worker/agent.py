@@ -8,6 +8,7 @@ container through a private Unix socket carrying `frames`.
 
 from __future__ import annotations
 
+import compileall
 import json
 import logging
 import os
@@ -220,6 +221,8 @@ class WorkerAgent:
                 for package in (skyloft, cloudpickle, tblib):
                     source = os.path.dirname(os.path.abspath(package.__file__))
                     shutil.copytree(source, os.path.join(staging, os.path.basename(source)), ignore=ignore)
+                # Containers mount this read-only: compile now, or every start compiles it again.
+                compileall.compile_dir(staging, quiet=1, legacy=False)
                 os.rename(staging, target)
         return target
 

@@ -42,7 +42,8 @@ def _entry(path: str, rel: str, blobs: BlobStore) -> list | None:
         opaque = _getxattr(path, _OPAQUE) == b"y"
         return [rel, "o" if opaque else "d", mode, *owner, ""]
     if stat.S_ISREG(info.st_mode):
-        return [rel, "f", mode, *owner, blobs.put_file(path)]
+        # The modification time matters: Python checks .pyc files against their source's.
+        return [rel, "f", mode, *owner, blobs.put_file(path), info.st_mtime_ns]
     if stat.S_ISLNK(info.st_mode):
         return [rel, "l", mode, *owner, os.readlink(path)]
     if stat.S_ISCHR(info.st_mode) and info.st_rdev == 0:
@@ -81,13 +82,13 @@ class LayerStore:
         entries = json.loads(self._blobs.get(manifest_id))["entries"]
         staging = tempfile.mkdtemp(dir=self._root, prefix=".layer-")
         directories = []
-        for rel, kind, mode, uid, gid, value in entries:
+        for rel, kind, mode, uid, gid, value, *mtime in entries:
             dest = os.path.join(staging, rel)
             if kind in ("d", "o"):
                 os.makedirs(dest, exist_ok=True)
                 directories.append((dest, kind, mode, uid, gid))
             elif kind == "f":
-                os.link(self._inode(value, mode, uid, gid), dest)
+                os.link(self._inode(value, mode, uid, gid, mtime[0]), dest)
             elif kind == "l":
                 os.symlink(value, dest)
                 os.lchown(dest, uid, gid)
@@ -100,14 +101,15 @@ class LayerStore:
                 os.setxattr(dest, _OPAQUE, b"y")
         os.rename(staging, target)
 
-    def _inode(self, blob_id: str, mode: int, uid: int, gid: int) -> str:
-        """One file per (content, mode, owner): hard links share all three."""
-        path = os.path.join(self._inodes, f"{blob_id}-{mode:o}-{uid}-{gid}")
+    def _inode(self, blob_id: str, mode: int, uid: int, gid: int, mtime_ns: int) -> str:
+        """One file per (content, mode, owner, mtime): hard links share them all."""
+        path = os.path.join(self._inodes, f"{blob_id}-{mode:o}-{uid}-{gid}-{mtime_ns}")
         if not os.path.exists(path):
             fd, tmp = tempfile.mkstemp(dir=self._inodes, prefix=".tmp-")
             os.close(fd)
             shutil.copyfile(self._blobs.path(blob_id), tmp)
             os.chown(tmp, uid, gid)
             os.chmod(tmp, mode)
+            os.utime(tmp, ns=(mtime_ns, mtime_ns))
             os.replace(tmp, path)
         return path
