@@ -121,3 +121,28 @@ def test_image_errors_name_the_fix():
         skyloft.Image.debian_slim().workdir("relative/dir")
     with pytest.raises(exc.InvalidError, match="skyloft.Image"):
         skyloft.App("bad-image", image="debian:bookworm")
+
+
+def test_requirements_and_pyproject_become_pip_steps(tmp_path):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("six==1.16.0\n")
+    one = skyloft.Image.debian_slim().pip_install_from_requirements(str(requirements))
+    requirements.write_text("six==1.15.0\n")
+    two = skyloft.Image.debian_slim().pip_install_from_requirements(str(requirements))
+    assert one.object_id != two.object_id  # the file's content is part of the id
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "x"\ndependencies = ["six"]\n'
+                         '[project.optional-dependencies]\nfast = ["attrs"]\n')
+    from_pyproject = skyloft.Image.debian_slim().pip_install_from_pyproject(str(pyproject), ["fast"])
+    assert from_pyproject.object_id == skyloft.Image.debian_slim().pip_install("six", "attrs").object_id
+    with pytest.raises(exc.InvalidError, match="slow"):
+        skyloft.Image.debian_slim().pip_install_from_pyproject(str(pyproject), ["slow"])
+    with pytest.raises(exc.InvalidError, match="cannot read"):
+        skyloft.Image.debian_slim().pip_install_from_requirements(str(tmp_path / "missing.txt"))
+
+
+def test_force_build_changes_the_id_and_imports_tolerates_local_absence():
+    assert skyloft.Image.debian_slim(force_build=True).object_id != skyloft.Image.debian_slim().object_id
+    image = skyloft.Image.debian_slim()
+    with image.imports():
+        import skyloft_package_only_in_the_image  # noqa: F401

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from .context import is_local
 from .exception import InvalidError
 
 if TYPE_CHECKING:
@@ -37,31 +41,35 @@ class Image:
         digest = hashlib.sha256(json.dumps(self._steps).encode()).hexdigest()
         return f"im-{digest[:24]}"
 
-    def _then(self, kind: str, args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> Image:
+    def _then(self, kind: str, args: tuple[str, ...] = (), env: dict[str, str] | None = None,
+              force_build: bool = False) -> Image:
+        """The image with one more step; `force_build` makes the step (and all after it) new."""
+        if force_build:
+            env = {**(env or {}), "SKYLOFT_FORCE_BUILD": secrets.token_hex(8)}
         return Image((*self._steps, (kind, tuple(args), tuple(sorted((env or {}).items())))))
 
     # ---- bases ----
 
     @staticmethod
-    def debian_slim(python_version: str | None = None) -> Image:
+    def debian_slim(python_version: str | None = None, force_build: bool = False) -> Image:
         """Debian with Python, from the Debian archive; the caller's Python minor version by default."""
         version = python_version or f"{sys.version_info.major}.{sys.version_info.minor}"
         if version not in DEBIAN_FOR_PYTHON:
             choices = ", ".join(f"{v} (Debian {d})" for v, d in DEBIAN_FOR_PYTHON.items())
             raise InvalidError(f"no Debian release ships Python {version} as its python3; "
                                f"choose python_version= from: {choices}")
-        return Image(())._then("debian", (DEBIAN_FOR_PYTHON[version],))
+        return Image(())._then("debian", (DEBIAN_FOR_PYTHON[version],), force_build=force_build)
 
     # ---- steps ----
 
-    def run_commands(self, *commands: str | list[str]) -> Image:
+    def run_commands(self, *commands: str | list[str], force_build: bool = False) -> Image:
         """Run shell commands, each a step of its own."""
         image = self
         for command in _flatten(commands):
-            image = image._then("run", (command,))
+            image = image._then("run", (command,), force_build=force_build)
         return image
 
-    def apt_install(self, *packages: str | list[str]) -> Image:
+    def apt_install(self, *packages: str | list[str], force_build: bool = False) -> Image:
         """Install Debian packages."""
         names = _flatten(packages)
         if not names:
@@ -69,14 +77,43 @@ class Image:
         quoted = " ".join(shlex.quote(name) for name in names)
         return self._then("run", (
             "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-            f"--no-install-recommends {quoted} && rm -rf /var/lib/apt/lists/*",))
+            f"--no-install-recommends {quoted} && rm -rf /var/lib/apt/lists/*",), force_build=force_build)
 
-    def pip_install(self, *packages: str | list[str]) -> Image:
+    def pip_install(self, *packages: str | list[str], force_build: bool = False) -> Image:
         """Install Python packages with uv (one shared download cache per worker)."""
         names = _flatten(packages)
-        return self._then("pip", tuple(names)) if names else self
+        return self._then("pip", tuple(names), force_build=force_build) if names else self
 
     uv_pip_install = pip_install
+
+    def pip_install_from_requirements(self, requirements_txt: str, force_build: bool = False) -> Image:
+        """Install what a local requirements file lists; its content is part of the image's id."""
+        return self._then("pip-requirements", (_read_local(requirements_txt),), force_build=force_build)
+
+    def pip_install_from_pyproject(self, pyproject_toml: str, optional_dependencies: list[str] | None = None,
+                                   force_build: bool = False) -> Image:
+        """Install the dependencies (and chosen extras) a local pyproject.toml declares."""
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover
+            import tomli as tomllib
+        project = tomllib.loads(_read_local(pyproject_toml)).get("project", {})
+        packages = list(project.get("dependencies", []))
+        extras = project.get("optional-dependencies", {})
+        for extra in optional_dependencies or []:
+            if extra not in extras:
+                raise InvalidError(f"{pyproject_toml} has no optional dependencies named {extra!r}")
+            packages += extras[extra]
+        return self.pip_install(*packages, force_build=force_build)
+
+    @contextmanager
+    def imports(self) -> Iterator[None]:
+        """Imports of packages that only the image has: on the caller's machine a missing one is fine."""
+        try:
+            yield
+        except ImportError:
+            if not is_local():
+                raise
 
     def env(self, vars: dict[str, str]) -> Image:
         """Set environment variables for later steps and for the functions."""
@@ -103,9 +140,8 @@ class Image:
 # Modal's other builders, not built yet: they say so instead of failing later.
 _NOT_YET = {
     "from_registry", "from_dockerfile", "from_aws_ecr", "from_gcp_artifact_registry", "micromamba",
-    "pip_install_from_requirements", "pip_install_from_pyproject", "poetry_install_from_file",
-    "add_local_dir", "add_local_file", "add_local_python_source", "copy_local_dir", "copy_local_file",
-    "run_function", "dockerfile_commands", "imports",
+    "poetry_install_from_file", "add_local_dir", "add_local_file", "add_local_python_source",
+    "copy_local_dir", "copy_local_file", "run_function", "dockerfile_commands",
 }
 
 
@@ -119,6 +155,18 @@ def _not_yet(name: str) -> Any:
 
 for _name in _NOT_YET:
     setattr(Image, _name, _not_yet(_name))
+
+
+def _read_local(path: str) -> str:
+    """A local file's text. Containers import the module that defines the image without the
+    file, and never build images, so there it reads as empty."""
+    if not is_local():
+        return ""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError as exc:
+        raise InvalidError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _flatten(items: tuple[str | list[str], ...]) -> list[str]:

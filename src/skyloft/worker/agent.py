@@ -9,6 +9,8 @@ container through a private Unix socket carrying `frames`.
 from __future__ import annotations
 
 import compileall
+import functools
+import hashlib
 import json
 import logging
 import os
@@ -209,7 +211,7 @@ class WorkerAgent:
 
     def _image_runtime(self) -> str:
         """skyloft and the two packages it needs in a container, for images' own Python."""
-        target = os.path.join(self._home, "image-runtime", skyloft.__version__)
+        target = os.path.join(self._home, "image-runtime", _source_fingerprint())
         with self._lock:
             if not os.path.isdir(target):
                 import cloudpickle
@@ -324,6 +326,18 @@ class WorkerAgent:
                 timeout = c.spec.timeout
                 if timeout > 0 and c.inflight and now - c.busy_since > timeout:
                     self._kill(c, "timeout", graceful=False)
+
+
+@functools.lru_cache(maxsize=1)
+def _source_fingerprint() -> str:
+    """Changes whenever skyloft's own files do, so a copy of them is never stale."""
+    digest = hashlib.sha256(skyloft.__version__.encode())
+    for dirpath, dirnames, filenames in os.walk(os.path.dirname(os.path.abspath(skyloft.__file__))):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(f for f in filenames if f.endswith(".py")):
+            info = os.stat(os.path.join(dirpath, name))
+            digest.update(f"{dirpath}/{name}:{info.st_size}:{info.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
 
 
 def _current_input(socket_dir: str) -> str:

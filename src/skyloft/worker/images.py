@@ -72,7 +72,7 @@ class ImageBuilder:
         image, chain = BuiltImage(), ""
         total = len(spec.steps)
         for number, step in enumerate(spec.steps, 1):
-            chain = hashlib.sha256((chain + _describe(step)).encode()).hexdigest()
+            chain = hashlib.sha256(chain.encode() + step.SerializeToString(deterministic=True)).hexdigest()
             cached = self._load(chain)
             if cached is not None:
                 image = cached
@@ -92,6 +92,11 @@ class ImageBuilder:
             command = ["/skyloft-uv", "pip", "install", "--system", "--break-system-packages", "--python",
                        "/usr/bin/python3", *step.args]
             image.layers.append(self._run_step(parent, command, log, "pip install " + " ".join(step.args)))
+        elif step.kind == "pip-requirements":
+            command = ["/bin/sh", "-c", 'printf "%s" "$1" > /tmp/requirements.txt && exec /skyloft-uv pip install '
+                       '--system --break-system-packages --python /usr/bin/python3 -r /tmp/requirements.txt',
+                       "sh", step.args[0]]
+            image.layers.append(self._run_step(parent, command, log, "pip install -r requirements.txt"))
         elif step.kind == "env":
             image.env.update(step.env)
         elif step.kind == "workdir":
@@ -188,6 +193,8 @@ def _remove_mountpoint(upper: str, rel: str) -> None:
 def _describe(step: pb.ImageStep) -> str:
     if step.kind == "env":
         return "ENV " + " ".join(f"{k}={v}" for k, v in sorted(step.env.items()))
+    if step.kind == "pip-requirements":
+        return "PIP INSTALL -r requirements.txt sha256:" + hashlib.sha256(step.args[0].encode()).hexdigest()[:12]
     return f"{step.kind.upper()} {' '.join(step.args)}"
 
 
