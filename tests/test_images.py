@@ -23,6 +23,9 @@ image = (
     .env({"GREETING": "from-image"})
     .workdir("/srv")
     .run_commands("touch made-in-workdir")
+    .add_local_file("local-file.txt", "/opt/copied.txt", copy=True)
+    .run_commands("cp /opt/copied.txt /opt/seen-by-a-later-step.txt")
+    .add_local_dir("local-dir", "/mnt/data")
 )
 app = skyloft.App("images", image=image)
 
@@ -40,6 +43,8 @@ def inspect(host_path):
         "cwd": os.getcwd(),
         "workdir_file": os.path.exists("/srv/made-in-workdir"),
         "sees_host_path": os.path.exists(host_path),
+        "copied": open("/opt/seen-by-a-later-step.txt").read().strip(),
+        "mounted": open("/mnt/data/sub/mounted.txt").read().strip(),
     }
 
 
@@ -80,6 +85,9 @@ def test_image_build_run_cache_and_errors(server_factory, run_cmd_fixture, tmp_p
     srv = server_factory(runtime="bubblewrap")
     script = tmp_path / "image_app.py"
     script.write_text(textwrap.dedent(IMAGE_APP))
+    (tmp_path / "local-file.txt").write_text("copied-into-a-layer")
+    (tmp_path / "local-dir" / "sub").mkdir(parents=True)
+    (tmp_path / "local-dir" / "sub" / "mounted.txt").write_text("mounted-v1")
     host_path = str(tmp_path.parent)  # exists on the host, not in the image
 
     first = run_cmd_fixture([sys.executable, script, host_path, "errors"], env=srv.env, timeout=540, cwd=tmp_path)
@@ -87,10 +95,11 @@ def test_image_build_run_cache_and_errors(server_factory, run_cmd_fixture, tmp_p
     inspect = eval(first.stdout.split("INSPECT=", 1)[1].splitlines()[0])
     assert inspect == {
         "hello": "built-in-image", "greeting": "from-image", "debian": True, "python": "3.11", "six": "1.16.0",
-        "cwd": "/srv", "workdir_file": True, "sees_host_path": False,
+        "cwd": "/srv", "workdir_file": True, "sees_host_path": False, "copied": "copied-into-a-layer",
+        "mounted": "mounted-v1",
     }, inspect
     # Build output streams to the caller, step by step.
-    assert "building image" in first.stdout and "step 3/6" in first.stdout, first
+    assert "building image" in first.stdout and "step 3/9" in first.stdout, first
 
     # A failing step raises ImageBuildError with the step and the tool's own output.
     run_error = first.stdout.split("RUN-ERROR=", 1)[1].splitlines()[0]
@@ -103,6 +112,13 @@ def test_image_build_run_cache_and_errors(server_factory, run_cmd_fixture, tmp_p
                              cwd=tmp_path)
     assert second.returncode == 0, second
     assert "INSPECT=" in second.stdout and "building image" not in second.stdout, second
+
+    # A mounted (copy=False) file is read at container start: an edit needs no rebuild of earlier steps.
+    (tmp_path / "local-dir" / "sub" / "mounted.txt").write_text("mounted-v2")
+    third = run_cmd_fixture([sys.executable, script, host_path, "no-errors"], env=srv.env, timeout=120,
+                            cwd=tmp_path)
+    assert third.returncode == 0 and "'mounted': 'mounted-v2'" in third.stdout, third
+    assert "RUN " not in third.stdout and "PIP " not in third.stdout, third
 
 
 def test_image_ids_hash_the_step_chain():
@@ -139,6 +155,16 @@ def test_requirements_and_pyproject_become_pip_steps(tmp_path):
         skyloft.Image.debian_slim().pip_install_from_pyproject(str(pyproject), ["slow"])
     with pytest.raises(exc.InvalidError, match="cannot read"):
         skyloft.Image.debian_slim().pip_install_from_requirements(str(tmp_path / "missing.txt"))
+
+
+def test_copy_false_files_come_last(tmp_path):
+    (tmp_path / "f.txt").write_text("x")
+    mounted = skyloft.Image.debian_slim().add_local_file(str(tmp_path / "f.txt"), "/opt/f.txt")
+    with pytest.raises(exc.InvalidError, match="copy=True"):
+        mounted.run_commands("true")
+    assert mounted.env({"A": "1"}).object_id != mounted.object_id  # metadata may still follow
+    with pytest.raises(exc.InvalidError, match="absolute"):
+        skyloft.Image.debian_slim().add_local_dir(str(tmp_path), "relative")
 
 
 def test_force_build_changes_the_id_and_imports_tolerates_local_absence():

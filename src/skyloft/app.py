@@ -151,7 +151,7 @@ class App:
             raise InvalidError("app.run() cannot be used inside a container")
         if self._running:
             raise InvalidError(f"app {self.description!r} is running already")
-        from ._client.code_sync import main_module_entry, sync_code
+        from ._client.code_sync import main_module_entry, sync_code, upload_files
         from ._client.connection import get_client
         from ._output import LogFollower
         from ._proto import pb
@@ -166,6 +166,7 @@ class App:
             if main_file and any(f.get_raw_f().__module__ == "__main__" for f in self.registered_functions.values()):
                 extra.append(main_module_entry(main_file))
             manifest_id, self._local_files = sync_code(self._client, extra)
+            upload_files(self._client, self._image_files())
             for function in self.registered_functions.values():
                 response = self._client.call("FunctionCreate", pb.FunctionCreateRequest(
                     spec=function.spec(self.app_id, manifest_id)))
@@ -177,6 +178,14 @@ class App:
         finally:
             stop_heartbeat.set()
             self._stop(detach)
+
+    def _image_files(self) -> dict[str, str | bytes]:
+        """The local files that the functions' images add, by blob id."""
+        files: dict[str, str | bytes] = {}
+        for function in self.registered_functions.values():
+            if function.image is not None:
+                files.update(function.image.local_files)
+        return files
 
     def _heartbeat(self, stop: threading.Event) -> None:
         from ._proto import pb

@@ -73,6 +73,10 @@ class Function:
     def __repr__(self) -> str:
         return f"Function({self.tag!r})"
 
+    @property
+    def image(self) -> Image | None:
+        return self._options.image
+
     def get_raw_f(self) -> Callable[..., Any]:
         return self._raw_f
 

@@ -7,8 +7,11 @@ step and store every file once in the content-addressed store.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+import importlib.util
 import json
+import os
 import secrets
 import shlex
 import sys
@@ -16,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from .cas import file_blob_id
 from .context import is_local
 from .exception import InvalidError
 
@@ -29,8 +33,11 @@ DEBIAN_FOR_PYTHON = {"3.11": "bookworm", "3.13": "trixie"}
 class Image:
     """Build with `Image.debian_slim()` and chain `.apt_install()`, `.pip_install()`, ... ."""
 
-    def __init__(self, steps: tuple[tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]], ...]) -> None:
+    def __init__(self, steps: tuple[tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]], ...],
+                 local_files: dict[str, str] | None = None) -> None:
         self._steps = steps
+        # blob id -> local path of every file the image adds, uploaded by `app.run()`
+        self.local_files: dict[str, str] = dict(local_files or {})
 
     def __repr__(self) -> str:
         return f"Image({self.object_id})"
@@ -46,7 +53,10 @@ class Image:
         """The image with one more step; `force_build` makes the step (and all after it) new."""
         if force_build:
             env = {**(env or {}), "SKYLOFT_FORCE_BUILD": secrets.token_hex(8)}
-        return Image((*self._steps, (kind, tuple(args), tuple(sorted((env or {}).items())))))
+        if self._steps and self._steps[-1][0] == "mount" and kind not in ("mount", "env", "workdir"):
+            raise InvalidError("files added with copy=False are mounted when a container starts, so no build "
+                               "step can follow them; add them last, or pass copy=True")
+        return Image((*self._steps, (kind, tuple(args), tuple(sorted((env or {}).items())))), self.local_files)
 
     # ---- bases ----
 
@@ -106,6 +116,53 @@ class Image:
             packages += extras[extra]
         return self.pip_install(*packages, force_build=force_build)
 
+    def add_local_file(self, local_path: str, remote_path: str, *, copy: bool = False) -> Image:
+        """Put a local file into the image: a layer (`copy=True`) or mounted at container start."""
+        remote = remote_path.rstrip("/") + "/" + os.path.basename(local_path) if remote_path.endswith("/") \
+            else remote_path
+        if not remote.startswith("/"):
+            raise InvalidError(f"remote_path must be absolute, not {remote_path!r}")
+        files = {os.path.basename(remote): local_path} if is_local() else {}
+        return self._add_files(os.path.dirname(remote) or "/", files, copy)
+
+    def add_local_dir(self, local_path: str, remote_path: str, *, copy: bool = False,
+                      ignore: list[str] | None = None) -> Image:
+        """Put a local directory's files into the image (skipping `ignore` glob patterns)."""
+        if not remote_path.startswith("/"):
+            raise InvalidError(f"remote_path must be absolute, not {remote_path!r}")
+        files: dict[str, str] = {}
+        if is_local():
+            if not os.path.isdir(local_path):
+                raise InvalidError(f"{local_path} is not a directory")
+            for dirpath, dirnames, filenames in os.walk(local_path):
+                dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+                for name in filenames:
+                    full = os.path.join(dirpath, name)
+                    rel = os.path.relpath(full, local_path)
+                    if not any(fnmatch.fnmatch(rel, pattern) for pattern in ignore or ()):
+                        files[rel] = full
+        return self._add_files(remote_path, files, copy)
+
+    def add_local_python_source(self, *modules: str, copy: bool = False) -> Image:
+        """Put local Python modules or packages, found by import name, on the image's path."""
+        image = self
+        for module in modules:
+            spec = importlib.util.find_spec(module) if is_local() else None
+            if is_local() and (spec is None or spec.origin is None):
+                raise InvalidError(f"no local Python module named {module!r}")
+            if spec is not None and spec.submodule_search_locations:
+                image = image.add_local_dir(list(spec.submodule_search_locations)[0], f"/root/{module}", copy=copy)
+            elif spec is not None:
+                image = image.add_local_file(spec.origin, f"/root/{module}.py", copy=copy)
+        return image
+
+    def _add_files(self, remote_dir: str, files: dict[str, str], copy: bool) -> Image:
+        """A step holding the files' manifest {path under remote_dir: blob id}: content is part of the id."""
+        manifest = {rel: file_blob_id(path) for rel, path in sorted(files.items())}
+        image = self._then("copy" if copy else "mount", (remote_dir, json.dumps(manifest, sort_keys=True)))
+        image.local_files.update({blob: files[rel] for rel, blob in manifest.items()})
+        return image
+
     @contextmanager
     def imports(self) -> Iterator[None]:
         """Imports of packages that only the image has: on the caller's machine a missing one is fine."""
@@ -140,8 +197,7 @@ class Image:
 # Modal's other builders, not built yet: they say so instead of failing later.
 _NOT_YET = {
     "from_registry", "from_dockerfile", "from_aws_ecr", "from_gcp_artifact_registry", "micromamba",
-    "poetry_install_from_file", "add_local_dir", "add_local_file", "add_local_python_source",
-    "copy_local_dir", "copy_local_file", "run_function", "dockerfile_commands",
+    "poetry_install_from_file", "copy_local_dir", "copy_local_file", "run_function", "dockerfile_commands",
 }
 
 

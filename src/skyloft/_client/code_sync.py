@@ -93,12 +93,19 @@ def sync_code(client: Client, extra: Sequence[tuple[str, str]] = ()) -> tuple[st
     manifest = {rel: file_blob_id(path) for rel, path in sorted(files.items())}
     manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
     manifest_id = blob_id_of(manifest_bytes)
-    wanted = sorted(set(manifest.values()) | {manifest_id})
-    missing = set(client.call("BlobMissing", pb.BlobMissingRequest(blob_ids=wanted), retry=True).blob_ids)
-    by_id = {blob: rel for rel, blob in manifest.items()}
-    for blob in sorted(missing - {manifest_id}):
-        with open(files[by_id[blob]], "rb") as f:
-            upload_blob(client, f.read(), blob)
-    if manifest_id in missing:
-        upload_blob(client, manifest_bytes, manifest_id)
+    upload_files(client, {blob: files[rel] for rel, blob in manifest.items()})
+    upload_files(client, {manifest_id: manifest_bytes})
     return manifest_id, files
+
+
+def upload_files(client: Client, blobs: dict[str, str | bytes]) -> None:
+    """Upload the blobs the server lacks, each given as a local path or as bytes."""
+    if not blobs:
+        return
+    request = pb.BlobMissingRequest(blob_ids=sorted(blobs))
+    for blob in client.call("BlobMissing", request, retry=True).blob_ids:
+        source = blobs[blob]
+        if isinstance(source, str):
+            with open(source, "rb") as f:
+                source = f.read()
+        upload_blob(client, source, blob)

@@ -74,7 +74,7 @@ class WorkerAgent:
         self._home = home
         self._blobs = blobs
         self._code = CodeMounts(os.path.join(home, "code"), blobs)
-        self._images = ImageBuilder(os.path.join(home, "images"), blobs.store)
+        self._images = ImageBuilder(os.path.join(home, "images"), blobs)
         self.runtime = runtime
         self.link = link
         self._containers: dict[str, _Container] = {}
@@ -175,6 +175,9 @@ class WorkerAgent:
         mounts = [Mount(runtime_source, "/skyloft/runtime"), Mount(c.socket_dir, "/skyloft/agent", False)]
         if code_dir:
             mounts.append(Mount(code_dir, "/skyloft/code"))
+        for remote_dir, manifest in image.mounts:
+            files = self._code.materialize(self._blobs.store.put(manifest.encode()))
+            mounts.append(Mount(files, remote_dir, absolute=True))
         seen = {m.target: self.runtime.visible_path(m) for m in mounts}
         env = {
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),

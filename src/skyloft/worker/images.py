@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .._proto import pb
-from ..cas import BlobStore
+from .blobs import BlobCache
 from .layers import LayerStore, ingest
 
 Log = Callable[[str], None]
@@ -37,13 +37,15 @@ class BuiltImage:
     layers: list[str] = field(default_factory=list)      # manifest ids, lowest first
     env: dict[str, str] = field(default_factory=dict)
     workdir: str = "/root"
+    mounts: list[list[str]] = field(default_factory=list)  # [remote dir, files manifest JSON], at start
 
 
 class ImageBuilder:
-    def __init__(self, home: str, blobs: BlobStore) -> None:
+    def __init__(self, home: str, blobs: BlobCache) -> None:
         self._home = home
-        self._blobs = blobs
-        self.layers = LayerStore(os.path.join(home, "layers"), blobs)
+        self._files = blobs
+        self._blobs = blobs.store
+        self.layers = LayerStore(os.path.join(home, "layers"), blobs.store)
         self._records = os.path.join(home, "images")
         self._scratch = os.path.join(home, "build")
         self._uv_cache = os.path.join(home, "uv-cache")
@@ -83,7 +85,7 @@ class ImageBuilder:
         return image
 
     def _apply(self, step: pb.ImageStep, parent: BuiltImage, log: Log) -> BuiltImage:
-        image = BuiltImage(list(parent.layers), dict(parent.env), parent.workdir)
+        image = BuiltImage(list(parent.layers), dict(parent.env), parent.workdir, list(parent.mounts))
         if step.kind == "debian":
             image.layers = [self._debian(step.args[0], log)]
         elif step.kind == "run":
@@ -97,6 +99,10 @@ class ImageBuilder:
                        '--system --break-system-packages --python /usr/bin/python3 -r /tmp/requirements.txt',
                        "sh", step.args[0]]
             image.layers.append(self._run_step(parent, command, log, "pip install -r requirements.txt"))
+        elif step.kind == "copy":
+            image.layers.append(self._copy_step(step.args[0], json.loads(step.args[1])))
+        elif step.kind == "mount":
+            image.mounts.append([step.args[0], step.args[1]])
         elif step.kind == "env":
             image.env.update(step.env)
         elif step.kind == "workdir":
@@ -116,6 +122,18 @@ class ImageBuilder:
             return ingest(root, self._blobs)
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+    def _copy_step(self, remote_dir: str, manifest: dict[str, str]) -> str:
+        """A layer holding the uploaded files under `remote_dir`."""
+        staging = tempfile.mkdtemp(dir=self._scratch, prefix="copy-")
+        try:
+            for rel, blob_id in manifest.items():
+                dest = os.path.join(staging, remote_dir.lstrip("/"), rel)
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                shutil.copyfile(self._files.path(blob_id), dest)
+            return ingest(staging, self._blobs)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def _run_step(self, parent: BuiltImage, command: list[str], log: Log, what: str) -> str:
         """Run a command over the parent image; its changes become a layer."""
@@ -168,7 +186,8 @@ class ImageBuilder:
     def _save(self, chain: str, image: BuiltImage) -> None:
         path = os.path.join(self._records, chain + ".json")
         with open(path + ".tmp", "w") as f:
-            json.dump({"layers": image.layers, "env": image.env, "workdir": image.workdir}, f)
+            json.dump({"layers": image.layers, "env": image.env, "workdir": image.workdir,
+                       "mounts": image.mounts}, f)
         os.replace(path + ".tmp", path)
 
 

@@ -20,6 +20,7 @@ class Mount:
     source: str
     target: str
     read_only: bool = True
+    absolute: bool = False   # seen at `target` exactly (files an image adds), not where the runtime puts its own
 
 
 @dataclass

@@ -50,7 +50,7 @@ class BubblewrapRuntime(ContainerRuntime):
         return probe.returncode == 0
 
     def visible_path(self, mount: Mount) -> str:
-        return _MOUNT_BASE + mount.target
+        return mount.target if mount.absolute else _MOUNT_BASE + mount.target
 
     def start(self, config: ContainerConfig) -> subprocess.Popen[bytes]:
         root = ["--ro-bind", "/", "/"]
