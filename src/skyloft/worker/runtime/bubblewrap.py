@@ -63,6 +63,8 @@ class BubblewrapRuntime(ContainerRuntime):
                 *root, "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp",
                 "--tmpfs", "/run",
                 "--bind", config.workdir, _WORKDIR, "--chdir", config.cwd or _WORKDIR]
+        if not config.layers:
+            argv += _python_installation_mounts()
         for mount in config.mounts:
             argv += ["--ro-bind" if mount.read_only else "--bind", mount.source, self.visible_path(mount)]
         argv += ["--", python, *config.args]
@@ -100,3 +102,13 @@ class BubblewrapRuntime(ContainerRuntime):
         if base is not None:
             subprocess.run(["umount", os.path.join(base, "root")], check=False, capture_output=True)
             shutil.rmtree(base, ignore_errors=True)
+
+
+def _python_installation_mounts() -> list[str]:
+    """Without an image the container runs the worker's Python: keep it visible even where it
+    lives under /tmp or /run, which the container gets fresh and empty."""
+    argv: list[str] = []
+    for path in sorted({sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}):
+        if path.startswith(("/tmp/", "/run/")) and os.path.isdir(path):
+            argv += ["--ro-bind", path, path]
+    return argv
