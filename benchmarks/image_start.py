@@ -1,0 +1,126 @@
+"""Container start against image size, on the bubblewrap runtime.
+
+    python benchmarks/image_start.py [--iters 10] [--big-mb 2048]
+
+Builds two images on `debian_slim` that differ only by one file of 20 MB or
+`--big-mb` MB, then times the first `.remote()` of a fresh app (a cold start)
+on each, and on `debian_slim` itself. The floor is bubblewrap starting the
+host's Python on the host's root, with no image, no server and no skyloft.
+Ray and Dask have no images to compare with. Results go to
+benchmarks/results/<date>-<host>-image-start.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):
+    sys.path[0] = str(REPO_ROOT)
+
+from benchmarks.common import percentile  # noqa: E402
+from benchmarks.machine import machine_info  # noqa: E402
+
+APP = """
+import sys
+import time
+
+import skyloft
+
+base = skyloft.Image.debian_slim()
+images = {{
+    "debian_slim": base,
+    "20 MB file": base.run_commands("head -c 20M /dev/urandom > /payload"),
+    "{big_mb} MB file": base.run_commands("head -c {big_mb}M /dev/urandom > /payload"),
+}}
+apps = {{}}
+for label, image in images.items():
+    app = skyloft.App("image-start", image=image)
+
+    @app.function(serialized=True)
+    def noop(x):
+        return x
+
+    apps[label] = (app, noop)
+
+if __name__ == "__main__":
+    iters = int(sys.argv[1])
+    for label, (app, noop) in apps.items():
+        with app.run():  # builds the image (untimed)
+            noop.remote(0)
+        samples = []
+        for _ in range(iters):
+            with app.run():
+                start = time.perf_counter()
+                noop.remote(1)
+                samples.append(time.perf_counter() - start)
+        print("RESULT", label, ",".join("%.6f" % s for s in samples), flush=True)
+"""
+
+
+def _floor(iters: int) -> list[float]:
+    """bubblewrap + the host's Python, nothing else: the least a namespaced start can cost."""
+    argv = ["bwrap", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--unshare-pid",
+            "--unshare-ipc", "--unshare-uts", sys.executable, "-c", "pass"]
+    samples = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        subprocess.run(argv, check=True)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--big-mb", type=int, default=2048)
+    args = parser.parse_args()
+    cli = str(Path(sys.executable).with_name("skyloft"))
+    home = tempfile.mkdtemp(prefix="skyloft-bench-images-")
+    env = {**os.environ, "SKYLOFT_HOME": home}
+    env.pop("SKYLOFT_SERVER_URL", None)
+    subprocess.run([cli, "server", "start", "--runtime", "bubblewrap"], env=env, check=True)
+    try:
+        script = Path(home) / "image_start_app.py"
+        script.write_text(textwrap.dedent(APP.format(big_mb=args.big_mb)))
+        proc = subprocess.run([sys.executable, str(script), str(args.iters)], env=env, cwd=home,
+                              capture_output=True, text=True, timeout=3600)
+        if proc.returncode != 0:
+            sys.exit(f"benchmark app failed:\n{proc.stderr[-3000:]}")
+        rows = {}
+        for line in proc.stdout.splitlines():
+            if line.startswith("RESULT "):
+                label, samples = line[len("RESULT "):].rsplit(" ", 1)
+                rows[label] = [float(s) for s in samples.split(",")]
+        rows["floor: bwrap + python -c pass"] = _floor(args.iters)
+        store_bytes = sum(f.stat().st_size for f in (Path(home) / "blobs").rglob("*") if f.is_file())
+    finally:
+        subprocess.run([cli, "server", "stop"], env=env, check=False, capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+    result = {
+        "machine": machine_info(),
+        "iters": args.iters,
+        "p50_ms": {label: percentile([s * 1000 for s in samples], 50) for label, samples in rows.items()},
+        "max_ms": {label: max(samples) * 1000 for label, samples in rows.items()},
+        "ratio_big_to_small": percentile(rows[f"{args.big_mb} MB file"], 50) / percentile(rows["20 MB file"], 50),
+        "blob_store_bytes": store_bytes,
+    }
+    out = REPO_ROOT / "benchmarks" / "results" / f"{time.strftime('%Y-%m-%d')}-{os.uname().nodename}-image-start.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    for label in rows:
+        print(f"{label:32s} p50 {result['p50_ms'][label]:8.1f} ms   max {result['max_ms'][label]:8.1f} ms")
+    print(f"start time ratio, {args.big_mb} MB vs 20 MB image: {result['ratio_big_to_small']:.2f}")
+    print(f"results: {out}")
+
+
+if __name__ == "__main__":
+    main()
