@@ -1,6 +1,8 @@
 """Images defined in code, built by the worker (mmdebstrap + bubblewrap steps,
 per-file layers) and used as containers' roots by the bubblewrap runtime."""
 
+import json
+import shutil
 import sys
 import textwrap
 
@@ -119,6 +121,23 @@ def test_image_build_run_cache_and_errors(server_factory, run_cmd_fixture, tmp_p
                             cwd=tmp_path)
     assert third.returncode == 0 and "'mounted': 'mounted-v2'" in third.stdout, third
     assert "RUN " not in third.stdout and "PIP " not in third.stdout, third
+
+    # A stored file that no longer matches its hash is never served: the image is built again.
+    images = srv.home / "worker" / "images"
+    blobs = srv.home / "blobs"
+    hello_blob = None
+    for record in (json.loads(p.read_text()) for p in (images / "images").glob("*.json")):
+        for layer in record["layers"]:
+            for entry in json.loads((blobs / layer[:2] / layer).read_bytes())["entries"]:
+                if entry[0] == "hello" and entry[1] == "f":
+                    hello_blob = entry[5]
+    assert hello_blob is not None
+    (blobs / hello_blob[:2] / hello_blob).write_text("tampered\n")
+    shutil.rmtree(images / "layers")  # make the worker read the store again
+    fourth = run_cmd_fixture([sys.executable, script, host_path, "no-errors"], env=srv.env, timeout=300,
+                             cwd=tmp_path)
+    assert fourth.returncode == 0 and "was corrupt on disk" in fourth.output, fourth
+    assert "'hello': 'built-in-image'" in fourth.stdout, fourth
 
 
 def test_image_ids_hash_the_step_chain():

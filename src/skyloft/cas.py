@@ -26,6 +26,10 @@ def file_blob_id(path: str) -> str:
     return digest.hexdigest()
 
 
+class CorruptBlobError(Exception):
+    """A stored blob no longer matches its hash; it has been deleted so it is fetched or rebuilt."""
+
+
 class BlobStore:
     """Blobs as files under `root/ab/abcdef…`, written atomically."""
 
@@ -81,5 +85,24 @@ class BlobStore:
             raise
 
     def get(self, blob_id: str) -> bytes:
+        """The blob's bytes, checked against its id."""
         with open(self.path(blob_id), "rb") as f:
-            return f.read()
+            data = f.read()
+        if blob_id_of(data) != blob_id:
+            self._discard(blob_id)
+        return data
+
+    def copy_to(self, blob_id: str, dest: str) -> None:
+        """Copy the blob to `dest`, checking its hash on the way."""
+        digest = hashlib.sha256()
+        with open(self.path(blob_id), "rb") as f, open(dest, "wb") as out:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != blob_id:
+            os.unlink(dest)
+            self._discard(blob_id)
+
+    def _discard(self, blob_id: str) -> None:
+        os.unlink(self.path(blob_id))
+        raise CorruptBlobError(f"blob {blob_id} was corrupt on disk; it was deleted")

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .._proto import pb
+from ..cas import CorruptBlobError
 from .blobs import BlobCache
 from .layers import LayerStore, ingest
 
@@ -52,6 +53,8 @@ class ImageBuilder:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._failures: dict[str, str] = {}
+        # What an interrupted build left behind is never used: no record points at it.
+        shutil.rmtree(self._scratch, ignore_errors=True)
         for path in (self._records, self._scratch, self._uv_cache):
             os.makedirs(path, exist_ok=True)
 
@@ -61,10 +64,30 @@ class ImageBuilder:
             if spec.image_id in self._failures:
                 raise ImageBuildFailed(self._failures[spec.image_id])
             try:
-                return self._build(spec, log)
+                try:
+                    return self._materialized(self._build(spec, log))
+                except CorruptBlobError as exc:
+                    log(f"{exc}; building image {spec.image_id} again\n")
+                    self._forget(spec)
+                    return self._materialized(self._build(spec, log))
             except ImageBuildFailed as exc:
                 self._failures[spec.image_id] = str(exc)
                 raise
+
+    def _materialized(self, image: BuiltImage) -> BuiltImage:
+        """Make sure every layer is on disk (this reads, and checks, every stored file)."""
+        for layer in image.layers:
+            self.layers.path(layer)
+        return image
+
+    def _forget(self, spec: pb.ImageSpec) -> None:
+        """Drop the records of the image's build steps, so that they are built again."""
+        chain = ""
+        for step in spec.steps:
+            chain = _chain_id(chain, step)
+            path = os.path.join(self._records, chain + ".json")
+            if os.path.exists(path):
+                os.unlink(path)
 
     def _lock_for(self, image_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -74,7 +97,7 @@ class ImageBuilder:
         image, chain = BuiltImage(), ""
         total = len(spec.steps)
         for number, step in enumerate(spec.steps, 1):
-            chain = hashlib.sha256(chain.encode() + step.SerializeToString(deterministic=True)).hexdigest()
+            chain = _chain_id(chain, step)
             cached = self._load(chain)
             if cached is not None:
                 image = cached
@@ -189,6 +212,11 @@ class ImageBuilder:
             json.dump({"layers": image.layers, "env": image.env, "workdir": image.workdir,
                        "mounts": image.mounts}, f)
         os.replace(path + ".tmp", path)
+
+
+def _chain_id(parent: str, step: pb.ImageStep) -> str:
+    """The id of a chain of build steps: its parent chain's id and this step."""
+    return hashlib.sha256(parent.encode() + step.SerializeToString(deterministic=True)).hexdigest()
 
 
 def mount_overlay(target: str, lower_dirs: list[str], upper: str, work: str) -> None:

@@ -80,7 +80,16 @@ class LayerStore:
 
     def _materialize(self, manifest_id: str, target: str) -> None:
         entries = json.loads(self._blobs.get(manifest_id))["entries"]
+        os.makedirs(self._inodes, exist_ok=True)  # a cache: may have been cleared under us
         staging = tempfile.mkdtemp(dir=self._root, prefix=".layer-")
+        try:
+            self._fill(staging, entries)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        os.rename(staging, target)
+
+    def _fill(self, staging: str, entries: list) -> None:
         directories = []
         for rel, kind, mode, uid, gid, value, *mtime in entries:
             dest = os.path.join(staging, rel)
@@ -99,7 +108,6 @@ class LayerStore:
             os.chmod(dest, mode)
             if kind == "o":
                 os.setxattr(dest, _OPAQUE, b"y")
-        os.rename(staging, target)
 
     def _inode(self, blob_id: str, mode: int, uid: int, gid: int, mtime_ns: int) -> str:
         """One file per (content, mode, owner, mtime): hard links share them all."""
@@ -107,7 +115,7 @@ class LayerStore:
         if not os.path.exists(path):
             fd, tmp = tempfile.mkstemp(dir=self._inodes, prefix=".tmp-")
             os.close(fd)
-            shutil.copyfile(self._blobs.path(blob_id), tmp)
+            self._blobs.copy_to(blob_id, tmp)
             os.chown(tmp, uid, gid)
             os.chmod(tmp, mode)
             os.utime(tmp, ns=(mtime_ns, mtime_ns))
