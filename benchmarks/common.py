@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import statistics
 import subprocess
+import sys
+import tempfile
+import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable
 
 # Benchmark name -> (title, skyloft target). Order is the order they run in.
@@ -118,3 +126,29 @@ def wall_row(label: str, seconds: list[float], **extra: object) -> dict:
         "runs_s": seconds,
         **extra,
     }
+
+
+@contextmanager
+def bubblewrap_server() -> Iterator[tuple[Path, dict[str, str]]]:
+    """A throw-away skyloft server on the bubblewrap runtime: yields its home and a client env."""
+    cli = str(Path(sys.executable).with_name("skyloft"))
+    home = Path(tempfile.mkdtemp(prefix="skyloft-bench-"))
+    env = {**os.environ, "SKYLOFT_HOME": str(home)}
+    env.pop("SKYLOFT_SERVER_URL", None)
+    subprocess.run([cli, "server", "start", "--runtime", "bubblewrap"], env=env, check=True)
+    try:
+        yield home, env
+    finally:
+        subprocess.run([cli, "server", "stop"], env=env, check=False, capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def run_app(home: Path, env: dict[str, str], source: str, *args: str) -> str:
+    """Run an app script against the server; its stdout, or exit with its error output."""
+    script = home / "bench_app.py"
+    script.write_text(textwrap.dedent(source))
+    proc = subprocess.run([sys.executable, str(script), *args], env=env, cwd=home, capture_output=True,
+                          text=True, timeout=3600)
+    if proc.returncode != 0:
+        sys.exit(f"benchmark app failed:\n{proc.stderr[-3000:]}")
+    return proc.stdout

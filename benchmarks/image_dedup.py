@@ -15,11 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import textwrap
 import time
 from pathlib import Path
 
@@ -27,6 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):
     sys.path[0] = str(REPO_ROOT)
 
+from benchmarks.common import bubblewrap_server, run_app  # noqa: E402
 from benchmarks.machine import machine_info  # noqa: E402
 
 APP = """
@@ -64,18 +61,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--packages", nargs="+", default=["requests", "rich"])
     args = parser.parse_args()
-    cli = str(Path(sys.executable).with_name("skyloft"))
-    home = Path(tempfile.mkdtemp(prefix="skyloft-bench-dedup-"))
-    env = {**os.environ, "SKYLOFT_HOME": str(home)}
-    env.pop("SKYLOFT_SERVER_URL", None)
-    subprocess.run([cli, "server", "start", "--runtime", "bubblewrap"], env=env, check=True)
-    try:
-        script = home / "dedup_app.py"
-        script.write_text(textwrap.dedent(APP.format(packages=args.packages)))
-        proc = subprocess.run([sys.executable, str(script)], env=env, cwd=home, capture_output=True, text=True,
-                              timeout=3600)
-        if proc.returncode != 0:
-            sys.exit(f"benchmark app failed:\n{proc.stderr[-3000:]}")
+    with bubblewrap_server() as (home, env):
+        run_app(home, env, APP.format(packages=args.packages))
         blobs = home / "blobs"
         records = [json.loads(p.read_text()) for p in (home / "worker" / "images" / "images").glob("*.json")]
         # B's chain is (debian, apt, pip); A's is (debian, pip): its second layer is not B's apt layer.
@@ -84,9 +71,6 @@ def main() -> None:
         layers = [_layer_files(blobs, pip_a), _layer_files(blobs, chain_b[2])]
         sizes = [sum(files.values()) for files in layers]
         unique = {blob: size for files in layers for blob, size in files.items()}
-    finally:
-        subprocess.run([cli, "server", "stop"], env=env, check=False, capture_output=True)
-        shutil.rmtree(home, ignore_errors=True)
     result = {
         "machine": machine_info(),
         "packages": args.packages,

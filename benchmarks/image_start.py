@@ -15,11 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-import textwrap
 import time
 from pathlib import Path
 
@@ -27,7 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):
     sys.path[0] = str(REPO_ROOT)
 
-from benchmarks.common import percentile  # noqa: E402
+from benchmarks.common import bubblewrap_server, percentile, run_app  # noqa: E402
 from benchmarks.machine import machine_info  # noqa: E402
 
 APP = """
@@ -84,28 +81,15 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--big-mb", type=int, default=2048)
     args = parser.parse_args()
-    cli = str(Path(sys.executable).with_name("skyloft"))
-    home = tempfile.mkdtemp(prefix="skyloft-bench-images-")
-    env = {**os.environ, "SKYLOFT_HOME": home}
-    env.pop("SKYLOFT_SERVER_URL", None)
-    subprocess.run([cli, "server", "start", "--runtime", "bubblewrap"], env=env, check=True)
-    try:
-        script = Path(home) / "image_start_app.py"
-        script.write_text(textwrap.dedent(APP.format(big_mb=args.big_mb)))
-        proc = subprocess.run([sys.executable, str(script), str(args.iters)], env=env, cwd=home,
-                              capture_output=True, text=True, timeout=3600)
-        if proc.returncode != 0:
-            sys.exit(f"benchmark app failed:\n{proc.stderr[-3000:]}")
+    with bubblewrap_server() as (home, env):
+        stdout = run_app(home, env, APP.format(big_mb=args.big_mb), str(args.iters))
         rows = {}
-        for line in proc.stdout.splitlines():
+        for line in stdout.splitlines():
             if line.startswith("RESULT "):
                 label, samples = line[len("RESULT "):].rsplit(" ", 1)
                 rows[label] = [float(s) for s in samples.split(",")]
         rows["floor: bwrap + python -c pass"] = _floor(args.iters)
-        store_bytes = sum(f.stat().st_size for f in (Path(home) / "blobs").rglob("*") if f.is_file())
-    finally:
-        subprocess.run([cli, "server", "stop"], env=env, check=False, capture_output=True)
-        shutil.rmtree(home, ignore_errors=True)
+        store_bytes = sum(f.stat().st_size for f in (home / "blobs").rglob("*") if f.is_file())
     result = {
         "machine": machine_info(),
         "iters": args.iters,
