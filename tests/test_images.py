@@ -115,6 +115,15 @@ def test_image_build_run_cache_and_errors(server_factory, run_cmd_fixture, tmp_p
     assert second.returncode == 0, second
     assert "INSPECT=" in second.stdout and "building image" not in second.stdout, second
 
+    # The CLI builds (here: finds built) and lists images.
+    built = run_cmd_fixture([sys.executable, "-m", "skyloft", "image", "build", f"{script}::image"], env=srv.env,
+                            timeout=120, cwd=tmp_path)
+    assert built.returncode == 0, built
+    image_id = built.stdout.strip().splitlines()[-1].split()[-1].rstrip(".")
+    assert image_id.startswith("im-"), built
+    listed = run_cmd_fixture([sys.executable, "-m", "skyloft", "image", "list"], env=srv.env, timeout=60)
+    assert listed.returncode == 0 and image_id in listed.stdout, listed
+
     # A mounted (copy=False) file is read at container start: an edit needs no rebuild of earlier steps.
     (tmp_path / "local-dir" / "sub" / "mounted.txt").write_text("mounted-v2")
     third = run_cmd_fixture([sys.executable, script, host_path, "no-errors"], env=srv.env, timeout=120,

@@ -16,6 +16,7 @@ import click
 from ..app import App, LocalEntrypoint, entrypoint_signature
 from ..exception import InvalidError
 from ..functions import Function
+from ..image import Image
 
 _TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING, bool: click.BOOL}
 
@@ -40,6 +41,23 @@ def find_app(module: ModuleType) -> App:
     if len(unique) > 1:
         raise InvalidError(f"{module.__file__} defines several apps; keep one per file")
     return unique[0]
+
+
+def find_image(module: ModuleType, name: str | None) -> Image:
+    """The image `name` in a module, or its only image, or its app's image."""
+    if name:
+        found = getattr(module, name, None)
+        if not isinstance(found, Image):
+            raise InvalidError(f"{module.__file__} has no image named {name!r}")
+        return found
+    images = list({value.object_id: value for value in vars(module).values() if isinstance(value, Image)}.values())
+    if len(images) == 1:
+        return images[0]
+    apps = [value for value in vars(module).values() if isinstance(value, App) and value.image is not None]
+    if not images and len(apps) == 1:
+        return apps[0].image
+    raise InvalidError(f"say which image to build with FILE::NAME ({module.__file__} defines "
+                       f"{len(images)} images)")
 
 
 def _option(parameter: inspect.Parameter) -> click.Option:

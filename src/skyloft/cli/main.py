@@ -247,6 +247,45 @@ def app_stop(app_id: str) -> None:
     click.echo(f"Stopped app {app_id}.")
 
 
+# ---- images ----
+
+@cli.group(context_settings=CONTEXT)
+def image() -> None:
+    """Build and list images."""
+
+
+@image.command("build", context_settings=CONTEXT)
+@click.argument("target", metavar="FILE[::NAME]")
+def image_build(target: str) -> None:
+    """Build an image defined in FILE (the variable NAME, or the file's only image) on the server."""
+    from .._client.code_sync import upload_files
+    from .entrypoint import find_image, import_file
+
+    path, _, name = target.partition("::")
+    try:
+        built = find_image(import_file(path), name or None)
+        client = _client()
+        upload_files(client, built.local_files)
+        for batch in client.stream("ImageBuild", built.to_proto()):
+            for line in batch.lines:
+                sys.stdout.write(line.text)
+                sys.stdout.flush()
+    except Error as exc:
+        _fail(str(exc))
+    click.echo(f"Built image {built.object_id}.")
+
+
+@image.command("list", context_settings=CONTEXT)
+def image_list() -> None:
+    """List the images the server's worker has built."""
+    try:
+        images = _client().call("ImageList", _pb().Empty()).images
+    except Error as exc:
+        _fail(str(exc))
+    _table(["Image ID", "Layers", "Size", "Built"],
+           [[i.image_id, str(i.n_layers), f"{i.size_bytes / (1 << 20):.1f} MiB", _when(i.built_at)] for i in images])
+
+
 # ---- containers ----
 
 @cli.group(context_settings=CONTEXT)

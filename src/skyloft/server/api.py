@@ -23,6 +23,7 @@ from .._proto import pb
 from ..cas import BlobStore
 from ..exception import AlreadyExistsError, InvalidError, NotFoundError
 from ..records import InputRecord, ResultRecord
+from ..worker.images import ImageBuilder, ImageBuildFailed
 from .logs import LogHub
 from .scheduler import Scheduler
 
@@ -61,10 +62,12 @@ class RemoteWorker:
 class Api:
     """One method per RPC in proto/skyloft/v1/api.proto."""
 
-    def __init__(self, scheduler: Scheduler, blobs: BlobStore, logs: LogHub) -> None:
+    def __init__(self, scheduler: Scheduler, blobs: BlobStore, logs: LogHub,
+                 images: ImageBuilder | None = None) -> None:
         self.scheduler = scheduler
         self.blobs = blobs
         self.logs = logs
+        self.images = images
 
     def Ping(self, request: pb.Empty, context: grpc.ServicerContext) -> pb.PingResponse:
         return pb.PingResponse(server_version=__version__, api_version=API_VERSION)
@@ -191,6 +194,38 @@ class Api:
             lines = [line for line in batch.lines if line.container_id == request.id]
             if lines:
                 yield pb.LogBatch(lines=lines)
+
+    # ---- images ----
+
+    def _image_builder(self) -> ImageBuilder:
+        if self.images is None:
+            raise InvalidError("this server has no embedded worker to build images on; "
+                               "images are built by the worker that first runs a function on them")
+        return self.images
+
+    def ImageBuild(self, request: pb.ImageSpec, context) -> Iterator[pb.LogBatch]:
+        builder = self._image_builder()
+        if not request.steps:
+            raise InvalidError("an image needs at least one step")
+        lines: queue.Queue[pb.LogLine | BaseException | None] = queue.Queue()
+
+        def build() -> None:
+            try:
+                builder.ensure(request, lambda text: lines.put(pb.LogLine(stream=pb.LogLine.SYSTEM, text=text)))
+                lines.put(None)
+            except BaseException as exc:  # noqa: BLE001 - reported to the caller below
+                lines.put(exc)
+
+        threading.Thread(target=build, name="image-build", daemon=True).start()
+        while (item := lines.get()) is not None:
+            if isinstance(item, ImageBuildFailed):
+                raise InvalidError(f"image build failed: {item}")
+            if isinstance(item, BaseException):
+                raise item
+            yield pb.LogBatch(lines=[item])
+
+    def ImageList(self, request: pb.Empty, context) -> pb.ImageListResponse:
+        return pb.ImageListResponse(images=self._image_builder().list())
 
     # ---- workers ----
 

@@ -74,7 +74,7 @@ class WorkerAgent:
         self._home = home
         self._blobs = blobs
         self._code = CodeMounts(os.path.join(home, "code"), blobs)
-        self._images = ImageBuilder(os.path.join(home, "images"), blobs)
+        self.images = ImageBuilder(os.path.join(home, "images"), blobs)
         self.runtime = runtime
         self.link = link
         self._containers: dict[str, _Container] = {}
@@ -190,7 +190,7 @@ class WorkerAgent:
             **image.env,
             **dict(c.spec.env),
         }
-        layers = [self._images.layers.path(layer) for layer in image.layers]
+        layers = [self.images.layers.path(layer) for layer in image.layers]
         config = ContainerConfig(c.container_id, ["-m", "skyloft.container"], env, c.workdir, mounts,
                                  cpu=c.spec.cpu, memory_mb=c.spec.memory_mb, layers=layers,
                                  cwd=image.workdir if layers else "")
@@ -209,7 +209,7 @@ class WorkerAgent:
         if not self.runtime.isolated:
             raise ImageBuildFailed("functions with image= need the bubblewrap runtime: "
                                    "start the server with `skyloft server start --runtime bubblewrap`")
-        return self._images.ensure(c.spec.image, lambda text: self.link.container_log(
+        return self.images.ensure(c.spec.image, lambda text: self.link.container_log(
             c.container_id, pb.LogLine.SYSTEM, text))
 
     def _image_runtime(self) -> str:

@@ -9,6 +9,7 @@ becomes the next layer; `env` and `workdir` steps only set metadata.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -48,6 +50,7 @@ class ImageBuilder:
         self._blobs = blobs.store
         self.layers = LayerStore(os.path.join(home, "layers"), blobs.store)
         self._records = os.path.join(home, "images")
+        self._index = os.path.join(home, "by-image")
         self._scratch = os.path.join(home, "build")
         self._uv_cache = os.path.join(home, "uv-cache")
         self._locks: dict[str, threading.Lock] = {}
@@ -55,7 +58,7 @@ class ImageBuilder:
         self._failures: dict[str, str] = {}
         # What an interrupted build left behind is never used: no record points at it.
         shutil.rmtree(self._scratch, ignore_errors=True)
-        for path in (self._records, self._scratch, self._uv_cache):
+        for path in (self._records, self._index, self._scratch, self._uv_cache):
             os.makedirs(path, exist_ok=True)
 
     def ensure(self, spec: pb.ImageSpec, log: Log) -> BuiltImage:
@@ -65,14 +68,40 @@ class ImageBuilder:
                 raise ImageBuildFailed(self._failures[spec.image_id])
             try:
                 try:
-                    return self._materialized(self._build(spec, log))
+                    image = self._materialized(self._build(spec, log))
                 except CorruptBlobError as exc:
                     log(f"{exc}; building image {spec.image_id} again\n")
                     self._forget(spec)
-                    return self._materialized(self._build(spec, log))
+                    image = self._materialized(self._build(spec, log))
+                if not os.path.exists(os.path.join(self._index, spec.image_id + ".json")):
+                    self._index_image(spec.image_id, image)
+                return image
             except ImageBuildFailed as exc:
                 self._failures[spec.image_id] = str(exc)
                 raise
+
+    def list(self) -> list[pb.ImageInfo]:
+        """Every image built here, newest first."""
+        infos = []
+        for path in glob.glob(os.path.join(self._index, "*.json")):
+            try:
+                with open(path) as f:
+                    infos.append(pb.ImageInfo(**json.load(f)))
+            except (OSError, ValueError):
+                continue
+        return sorted(infos, key=lambda info: -info.built_at)
+
+    def _index_image(self, image_id: str, image: BuiltImage) -> None:
+        files: dict[str, int] = {}
+        for layer in image.layers:
+            for entry in json.loads(self._blobs.get(layer))["entries"]:
+                if entry[1] == "f":
+                    files[entry[5]] = os.path.getsize(self._blobs.path(entry[5]))
+        info = {"image_id": image_id, "n_layers": len(image.layers), "size_bytes": sum(files.values()),
+                "built_at": time.time()}
+        with open(os.path.join(self._index, image_id + ".json.tmp"), "w") as f:
+            json.dump(info, f)
+        os.replace(os.path.join(self._index, image_id + ".json.tmp"), os.path.join(self._index, image_id + ".json"))
 
     def _materialized(self, image: BuiltImage) -> BuiltImage:
         """Make sure every layer is on disk (this reads, and checks, every stored file)."""

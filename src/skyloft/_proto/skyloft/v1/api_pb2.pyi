@@ -248,6 +248,24 @@ class ImageSpec(_message.Message):
     steps: _containers.RepeatedCompositeFieldContainer[ImageStep]
     def __init__(self, image_id: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[ImageStep, _Mapping]]] = ...) -> None: ...
 
+class ImageInfo(_message.Message):
+    __slots__ = ("image_id", "n_layers", "size_bytes", "built_at")
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    N_LAYERS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    BUILT_AT_FIELD_NUMBER: _ClassVar[int]
+    image_id: str
+    n_layers: int
+    size_bytes: int
+    built_at: float
+    def __init__(self, image_id: _Optional[str] = ..., n_layers: _Optional[int] = ..., size_bytes: _Optional[int] = ..., built_at: _Optional[float] = ...) -> None: ...
+
+class ImageListResponse(_message.Message):
+    __slots__ = ("images",)
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    images: _containers.RepeatedCompositeFieldContainer[ImageInfo]
+    def __init__(self, images: _Optional[_Iterable[_Union[ImageInfo, _Mapping]]] = ...) -> None: ...
+
 class FunctionCreateRequest(_message.Message):
     __slots__ = ("spec",)
     SPEC_FIELD_NUMBER: _ClassVar[int]

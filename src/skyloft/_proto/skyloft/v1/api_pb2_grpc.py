@@ -119,6 +119,16 @@ class SkyloftStub:
                 request_serializer=skyloft_dot_v1_dot_api__pb2.LogsRequest.SerializeToString,
                 response_deserializer=skyloft_dot_v1_dot_api__pb2.LogBatch.FromString,
                 _registered_method=True)
+        self.ImageBuild = channel.unary_stream(
+                '/skyloft.v1.Skyloft/ImageBuild',
+                request_serializer=skyloft_dot_v1_dot_api__pb2.ImageSpec.SerializeToString,
+                response_deserializer=skyloft_dot_v1_dot_api__pb2.LogBatch.FromString,
+                _registered_method=True)
+        self.ImageList = channel.unary_unary(
+                '/skyloft.v1.Skyloft/ImageList',
+                request_serializer=skyloft_dot_v1_dot_api__pb2.Empty.SerializeToString,
+                response_deserializer=skyloft_dot_v1_dot_api__pb2.ImageListResponse.FromString,
+                _registered_method=True)
         self.WorkerSession = channel.stream_stream(
                 '/skyloft.v1.Skyloft/WorkerSession',
                 request_serializer=skyloft_dot_v1_dot_api__pb2.WorkerMessage.SerializeToString,
@@ -233,6 +243,19 @@ class SkyloftServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImageBuild(self, request, context):
+        """Images are built by the embedded worker; the build's output streams back.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImageList(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WorkerSession(self, request_iterator, context):
         """A worker agent holds one session open for as long as it serves.
         """
@@ -327,6 +350,16 @@ def add_SkyloftServicer_to_server(servicer, server):
                     servicer.ContainerLogs,
                     request_deserializer=skyloft_dot_v1_dot_api__pb2.LogsRequest.FromString,
                     response_serializer=skyloft_dot_v1_dot_api__pb2.LogBatch.SerializeToString,
+            ),
+            'ImageBuild': grpc.unary_stream_rpc_method_handler(
+                    servicer.ImageBuild,
+                    request_deserializer=skyloft_dot_v1_dot_api__pb2.ImageSpec.FromString,
+                    response_serializer=skyloft_dot_v1_dot_api__pb2.LogBatch.SerializeToString,
+            ),
+            'ImageList': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImageList,
+                    request_deserializer=skyloft_dot_v1_dot_api__pb2.Empty.FromString,
+                    response_serializer=skyloft_dot_v1_dot_api__pb2.ImageListResponse.SerializeToString,
             ),
             'WorkerSession': grpc.stream_stream_rpc_method_handler(
                     servicer.WorkerSession,
@@ -793,6 +826,60 @@ class Skyloft:
             '/skyloft.v1.Skyloft/ContainerLogs',
             skyloft_dot_v1_dot_api__pb2.LogsRequest.SerializeToString,
             skyloft_dot_v1_dot_api__pb2.LogBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImageBuild(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/skyloft.v1.Skyloft/ImageBuild',
+            skyloft_dot_v1_dot_api__pb2.ImageSpec.SerializeToString,
+            skyloft_dot_v1_dot_api__pb2.LogBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImageList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/skyloft.v1.Skyloft/ImageList',
+            skyloft_dot_v1_dot_api__pb2.Empty.SerializeToString,
+            skyloft_dot_v1_dot_api__pb2.ImageListResponse.FromString,
             options,
             channel_credentials,
             insecure,
