@@ -7,19 +7,15 @@ step and store every file once in the content-addressed store.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
-import importlib.util
 import json
 import os
-import secrets
 import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from .cas import file_blob_id
 from .context import is_local
 from .exception import InvalidError
 
@@ -52,6 +48,8 @@ class Image:
               force_build: bool = False) -> Image:
         """The image with one more step; `force_build` makes the step (and all after it) new."""
         if force_build:
+            import secrets
+
             env = {**(env or {}), "SKYLOFT_FORCE_BUILD": secrets.token_hex(8)}
         if self._steps and self._steps[-1][0] == "mount" and kind not in ("mount", "env", "workdir"):
             raise InvalidError("files added with copy=False are mounted when a container starts, so no build "
@@ -130,6 +128,8 @@ class Image:
         """Put a local directory's files into the image (skipping `ignore` glob patterns)."""
         if not remote_path.startswith("/"):
             raise InvalidError(f"remote_path must be absolute, not {remote_path!r}")
+        import fnmatch
+
         files: dict[str, str] = {}
         if is_local():
             if not os.path.isdir(local_path):
@@ -145,6 +145,8 @@ class Image:
 
     def add_local_python_source(self, *modules: str, copy: bool = False) -> Image:
         """Put local Python modules or packages, found by import name, on the image's path."""
+        import importlib.util
+
         image = self
         for module in modules:
             spec = importlib.util.find_spec(module) if is_local() else None
@@ -158,6 +160,8 @@ class Image:
 
     def _add_files(self, remote_dir: str, files: dict[str, str], copy: bool) -> Image:
         """A step holding the files' manifest {path under remote_dir: blob id}: content is part of the id."""
+        from .cas import file_blob_id
+
         manifest = {rel: file_blob_id(path) for rel, path in sorted(files.items())}
         image = self._then("copy" if copy else "mount", (remote_dir, json.dumps(manifest, sort_keys=True)))
         image.local_files.update({blob: files[rel] for rel, blob in manifest.items()})
