@@ -26,6 +26,16 @@ def file_blob_id(path: str) -> str:
     return digest.hexdigest()
 
 
+def _copy_hashing(source: str, dest: str) -> str:
+    """Copy a file in chunks and return the sha256 of what was copied."""
+    digest = hashlib.sha256()
+    with open(source, "rb") as f, open(dest, "wb") as out:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
+
+
 class CorruptBlobError(Exception):
     """A stored blob no longer matches its hash; it has been deleted so it is fetched or rebuilt."""
 
@@ -50,39 +60,34 @@ class BlobStore:
         blob_id = blob_id_of(data)
         if expected_id and expected_id != blob_id:
             raise ValueError(f"blob content hashes to {blob_id}, not {expected_id}")
-        path = self.path(blob_id)
-        if os.path.exists(path):
-            return blob_id
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, path)
+        if not self.has(blob_id):
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            self._install(tmp, blob_id)
         return blob_id
 
     def put_file(self, source: str) -> str:
         """Store a file's content without reading it all into memory; returns its blob id."""
-        digest = hashlib.sha256()
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+        os.close(fd)
         try:
-            with os.fdopen(fd, "wb") as out, open(source, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(chunk)
-                    out.write(chunk)
-            blob_id = digest.hexdigest()
-            path = self.path(blob_id)
-            if os.path.exists(path):
-                os.unlink(tmp)
-                return blob_id
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, path)
-            return blob_id
+            blob_id = _copy_hashing(source, tmp)
         except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            os.unlink(tmp)
             raise
+        self._install(tmp, blob_id)
+        return blob_id
+
+    def _install(self, tmp: str, blob_id: str) -> None:
+        """Make the written temporary file the blob, read-only; drop it if the blob exists already."""
+        path = self.path(blob_id)
+        if os.path.exists(path):
+            os.unlink(tmp)
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, path)
 
     def get(self, blob_id: str) -> bytes:
         """The blob's bytes, checked against its id."""
@@ -94,12 +99,7 @@ class BlobStore:
 
     def copy_to(self, blob_id: str, dest: str) -> None:
         """Copy the blob to `dest`, checking its hash on the way."""
-        digest = hashlib.sha256()
-        with open(self.path(blob_id), "rb") as f, open(dest, "wb") as out:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-                out.write(chunk)
-        if digest.hexdigest() != blob_id:
+        if _copy_hashing(self.path(blob_id), dest) != blob_id:
             os.unlink(dest)
             self._discard(blob_id)
 
