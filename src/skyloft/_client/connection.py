@@ -140,15 +140,6 @@ def get_client(autostart: bool = True) -> Client:
         return _client
 
 
-def reset_client() -> None:
-    """Forget the cached connection (after the configuration changed)."""
-    global _client
-    with _client_lock:
-        if _client is not None:
-            _client.close()
-        _client = None
-
-
 def _connect(autostart: bool) -> Client:
     config = load_config()
     if config.server_url:
