@@ -151,7 +151,7 @@ class App:
             raise InvalidError("app.run() cannot be used inside a container")
         if self._running:
             raise InvalidError(f"app {self.description!r} is running already")
-        from ._client.code_sync import main_module_entry, sync_code, upload_files
+        from ._client.code_sync import main_module_entry, sync_code
         from ._client.connection import get_client
         from ._output import LogFollower
         from ._proto import pb
@@ -165,8 +165,7 @@ class App:
             main_file = getattr(sys.modules.get("__main__"), "__file__", None)
             if main_file and any(f.get_raw_f().__module__ == "__main__" for f in self.registered_functions.values()):
                 extra.append(main_module_entry(main_file))
-            manifest_id, self._local_files = sync_code(self._client, extra)
-            upload_files(self._client, self._image_files())
+            manifest_id, self._local_files = sync_code(self._client, extra, also=self._image_files())
             for function in self.registered_functions.values():
                 response = self._client.call("FunctionCreate", pb.FunctionCreateRequest(
                     spec=function.spec(self.app_id, manifest_id)))

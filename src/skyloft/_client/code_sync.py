@@ -84,8 +84,9 @@ def main_module_entry(path: str) -> tuple[str, str]:
     return os.path.dirname(path), os.path.splitext(os.path.basename(path))[0]
 
 
-def sync_code(client: Client, extra: Sequence[tuple[str, str]] = ()) -> tuple[str, dict[str, str]]:
-    """Upload what the server lacks of the local code.
+def sync_code(client: Client, extra: Sequence[tuple[str, str]] = (),
+              also: dict[str, str | bytes] | None = None) -> tuple[str, dict[str, str]]:
+    """Upload what the server lacks of the local code, and of the blobs in `also`, in one exchange.
 
     Returns the manifest's blob id and the shipped files ({relative: local path}).
     """
@@ -93,8 +94,9 @@ def sync_code(client: Client, extra: Sequence[tuple[str, str]] = ()) -> tuple[st
     manifest = {rel: file_blob_id(path) for rel, path in sorted(files.items())}
     manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
     manifest_id = blob_id_of(manifest_bytes)
-    upload_files(client, {blob: files[rel] for rel, blob in manifest.items()})
-    upload_files(client, {manifest_id: manifest_bytes})
+    blobs: dict[str, str | bytes] = {**(also or {}), **{blob: files[rel] for rel, blob in manifest.items()}}
+    blobs[manifest_id] = manifest_bytes
+    upload_files(client, blobs)
     return manifest_id, files
 
 
