@@ -35,6 +35,7 @@ from .blobs import BlobCache
 from .code import CodeMounts
 from .images import BuiltImage, ImageBuilder, ImageBuildFailed
 from .runtime import ContainerConfig, ContainerRuntime, Mount
+from .runtime.bubblewrap import OverlayMountError
 
 log = logging.getLogger("skyloft.worker")
 
@@ -79,6 +80,7 @@ class WorkerAgent:
         self.link = link
         self._containers: dict[str, _Container] = {}
         self._lock = threading.Lock()
+        self._image_runtime_lock = threading.Lock()
         self._stopped = threading.Event()
         os.makedirs(os.path.join(home, "containers"), exist_ok=True)
         threading.Thread(target=self._watchdog, name="skyloft-watchdog", daemon=True).start()
@@ -144,7 +146,7 @@ class WorkerAgent:
         try:
             listener = self._launch(c)
             self._serve(c, listener)
-        except ImageBuildFailed as exc:
+        except (ImageBuildFailed, OverlayMountError) as exc:
             reason = f"image build failed: {exc}"
         except Exception as exc:
             log.exception("container %s failed", c.container_id)
@@ -215,7 +217,7 @@ class WorkerAgent:
     def _image_runtime(self) -> str:
         """skyloft and the two packages it needs in a container, for images' own Python."""
         target = os.path.join(self._home, "image-runtime", _source_fingerprint())
-        with self._lock:
+        with self._image_runtime_lock:  # not self._lock: dispatch must not wait for this copy
             if not os.path.isdir(target):
                 import cloudpickle
                 import tblib

@@ -25,6 +25,7 @@ from .._proto import pb
 from ..cas import CorruptBlobError
 from .blobs import BlobCache
 from .layers import LayerStore, ingest
+from .runtime.bubblewrap import SANDBOX_ARGS, OverlayMountError, mount_overlay, unmount_overlay
 
 Log = Callable[[str], None]
 
@@ -190,16 +191,15 @@ class ImageBuilder:
     def _run_step(self, parent: BuiltImage, command: list[str], log: Log, what: str) -> str:
         """Run a command over the parent image; its changes become a layer."""
         work = tempfile.mkdtemp(dir=self._scratch, prefix="step-")
-        upper, overlay_work, root = (os.path.join(work, name) for name in ("upper", "work", "root"))
-        for path in (upper, overlay_work, root):
-            os.makedirs(path)
-        mount_overlay(root, [self.layers.path(layer) for layer in parent.layers], upper, overlay_work)
+        upper = os.path.join(work, "upper")
         try:
-            argv = ["bwrap", "--bind", root, "/", "--proc", "/proc", "--dev", "/dev",
-                    "--perms", "1777", "--tmpfs", "/tmp", "--tmpfs", "/run",
+            root = mount_overlay(work, [self.layers.path(layer) for layer in parent.layers])
+        except OverlayMountError as exc:
+            raise ImageBuildFailed(str(exc)) from None
+        try:
+            argv = ["bwrap", "--bind", root, "/", *SANDBOX_ARGS,
                     "--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf",
                     "--ro-bind", _uv_binary(), "/skyloft-uv", "--bind", self._uv_cache, _UV_CACHE_IN_IMAGE,
-                    "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
                     "--chdir", parent.workdir if os.path.isdir(root + parent.workdir) else "/",
                     "--setenv", "HOME", "/root", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
                     "--setenv", "UV_CACHE_DIR", _UV_CACHE_IN_IMAGE, "--setenv", "UV_LINK_MODE", "copy"]
@@ -208,7 +208,7 @@ class ImageBuilder:
                 argv += ["--setenv", key, value]
             self._stream([*argv, "--", *command], log, what)
         finally:
-            subprocess.run(["umount", root], check=False, capture_output=True)
+            unmount_overlay(work)
         try:
             for mountpoint in ("skyloft-uv", _UV_CACHE_IN_IMAGE.lstrip("/"), "etc/resolv.conf"):
                 _remove_mountpoint(upper, mountpoint)
@@ -246,15 +246,6 @@ class ImageBuilder:
 def _chain_id(parent: str, step: pb.ImageStep) -> str:
     """The id of a chain of build steps: its parent chain's id and this step."""
     return hashlib.sha256(parent.encode() + step.SerializeToString(deterministic=True)).hexdigest()
-
-
-def mount_overlay(target: str, lower_dirs: list[str], upper: str, work: str) -> None:
-    """Mount `lower_dirs` (lowest first) under a writable `upper` at `target`."""
-    options = f"lowerdir={':'.join(reversed(lower_dirs))},upperdir={upper},workdir={work}"
-    result = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, target],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        raise ImageBuildFailed(f"cannot mount the image's layers: {result.stderr.strip()}")
 
 
 def _remove_mountpoint(upper: str, rel: str) -> None:

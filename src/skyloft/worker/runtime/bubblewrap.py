@@ -18,9 +18,11 @@ import subprocess
 import sys
 
 from .base import ContainerConfig, ContainerRuntime, Mount
-from ..images import mount_overlay
 from .cgroups import Cgroups, detect
 
+# Namespaces and fresh system directories of every sandbox: containers and image build steps.
+SANDBOX_ARGS = ["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+                "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--tmpfs", "/run"]
 _MOUNT_BASE = "/run"
 _WORKDIR = "/run/skyloft/work"
 _JOIN_CGROUPS = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1"; shift; n=$((n-1)); done; exec "$@"'
@@ -58,10 +60,7 @@ class BubblewrapRuntime(ContainerRuntime):
         if config.layers:
             root = ["--bind", self._mount_image(config), "/"]
             python = "/usr/bin/python3"
-        argv = [self._bwrap, "--die-with-parent", "--new-session",
-                "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", config.container_id,
-                *root, "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp",
-                "--tmpfs", "/run",
+        argv = [self._bwrap, *root, *SANDBOX_ARGS, "--new-session", "--hostname", config.container_id,
                 "--bind", config.workdir, _WORKDIR, "--chdir", config.cwd or _WORKDIR]
         if not config.layers:
             argv += _python_installation_mounts()
@@ -87,11 +86,8 @@ class BubblewrapRuntime(ContainerRuntime):
 
     def _mount_image(self, config: ContainerConfig) -> str:
         """The container's root: its image's layers under a writable layer of its own."""
-        base = os.path.join(config.workdir + ".image")
-        root, upper, work = (os.path.join(base, name) for name in ("root", "upper", "work"))
-        for path in (root, upper, work):
-            os.makedirs(path, exist_ok=True)
-        mount_overlay(root, config.layers, upper, work)
+        base = config.workdir + ".image"
+        root = mount_overlay(base, config.layers)
         self._roots[config.container_id] = base
         return root
 
@@ -100,7 +96,7 @@ class BubblewrapRuntime(ContainerRuntime):
             self._cgroups.remove(container_id)
         base = self._roots.pop(container_id, None)
         if base is not None:
-            subprocess.run(["umount", os.path.join(base, "root")], check=False, capture_output=True)
+            unmount_overlay(base)
             shutil.rmtree(base, ignore_errors=True)
 
 
@@ -112,3 +108,25 @@ def _python_installation_mounts() -> list[str]:
         if path.startswith(("/tmp/", "/run/")) and os.path.isdir(path):
             argv += ["--ro-bind", path, path]
     return argv
+
+
+class OverlayMountError(OSError):
+    """The layers of an image could not be mounted."""
+
+
+def mount_overlay(base: str, lower_dirs: list[str]) -> str:
+    """Mount `lower_dirs` (lowest first) under a writable upper directory, all below `base`;
+    returns the merged root."""
+    root, upper, work = (os.path.join(base, name) for name in ("root", "upper", "work"))
+    for path in (root, upper, work):
+        os.makedirs(path, exist_ok=True)
+    options = f"lowerdir={':'.join(reversed(lower_dirs))},upperdir={upper},workdir={work}"
+    result = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, root],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise OverlayMountError(f"cannot mount the image's layers: {result.stderr.strip()}")
+    return root
+
+
+def unmount_overlay(base: str) -> None:
+    subprocess.run(["umount", os.path.join(base, "root")], check=False, capture_output=True)
