@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import socket
+import socketserver
 import subprocess
 import sys
 import tempfile
@@ -46,8 +47,8 @@ def free_port() -> int:
 
 
 def clean_env(**overrides) -> dict:
-    """os.environ without any SKYLOFT_* variables, plus overrides (None = unset)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYLOFT_")}
+    """os.environ without any SKYLOFT_* variables but the session's image cache, plus overrides (None = unset)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYLOFT_") or k == "SKYLOFT_IMAGE_CACHE"}
     for k, v in overrides.items():
         if v is None:
             env.pop(k, None)
@@ -282,8 +283,13 @@ def pytest_configure(config):
         home = Path(tempfile.mkdtemp(prefix="skyloft-test-home-"))
         port = free_port()
         _SESSION.update(home=home, port=port)
+        # Every server of the session shares one image cache, so Debian is bootstrapped once;
+        # SKYLOFT_TEST_IMAGE_CACHE keeps it across sessions.
+        cache = os.environ.get("SKYLOFT_TEST_IMAGE_CACHE") or tempfile.mkdtemp(prefix="skyloft-test-images-")
+        _SESSION.update(image_cache=None if os.environ.get("SKYLOFT_TEST_IMAGE_CACHE") else cache)
         for k in [k for k in os.environ if k.startswith("SKYLOFT_")]:
             del os.environ[k]
+        os.environ["SKYLOFT_IMAGE_CACHE"] = cache
         os.environ["SKYLOFT_HOME"] = str(home)
         os.environ["SKYLOFT_SERVER_URL"] = f"127.0.0.1:{port}"
 
@@ -295,6 +301,8 @@ def pytest_unconfigure(config):
     home = _SESSION.get("home")
     if home is not None and not os.environ.get("SKYLOFT_TEST_KEEP_HOME"):
         shutil.rmtree(home, ignore_errors=True)
+    if _SESSION.get("image_cache"):
+        shutil.rmtree(_SESSION["image_cache"], ignore_errors=True)
 
 
 # --------------------------------------------------------------------------
@@ -388,6 +396,55 @@ def cli(server):
     return run
 
 
+class Ledger(socketserver.ThreadingTCPServer):
+    """Named lists of lines that containers append to over TCP and tests read.
+
+    Containers see none of the host's files, so functions that must leave a
+    trace for the test (attempts, markers) send it here. A request is one JSON
+    line `[op, name, line]`: op "add" appends and answers the new length,
+    op "count" answers the length.
+    """
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        self.lines: dict[str, list[str]] = {}
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _LedgerHandler)
+
+    @property
+    def address(self) -> str:
+        host, port = self.server_address[:2]
+        return f"{host}:{port}"
+
+    def count(self, name: str) -> int:
+        with self.lock:
+            return len(self.lines.get(name, []))
+
+
+class _LedgerHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        for raw in self.rfile:
+            op, name, line = json.loads(raw)
+            with self.server.lock:
+                lines = self.server.lines.setdefault(name, [])
+                if op == "add":
+                    lines.append(line)
+                answer = len(lines)
+            self.wfile.write(json.dumps(answer).encode() + b"\n")
+
+
+@pytest.fixture
+def ledger():
+    """A `Ledger` on a free port, for functions' side effects."""
+    server = Ledger()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
 @pytest.fixture
 def run_cmd_fixture():
     return run_cmd
@@ -403,7 +460,7 @@ def clean_env_fixture():
     return clean_env
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def free_port_fixture():
     return free_port
 

@@ -1,36 +1,37 @@
 """Autoscaling knobs: max_containers caps concurrency, min_containers keeps warm containers."""
 
-import os
 import re
+import socket
 import time
 
 import pytest
 
 import skyloft
 
-app = skyloft.App("skyloft-test-autoscaling")
+# Containers import this module, and so pytest.
+app = skyloft.App("skyloft-test-autoscaling", image=skyloft.Image.debian_slim().uv_pip_install("pytest"))
 
 
 @app.function(max_containers=2)
 def capped(x):
     time.sleep(0.5)
-    return os.getpid()
+    return socket.gethostname()  # the container's id (its own UTS namespace)
 
 
 @app.function()
 def uncapped(x):
     time.sleep(1.0)
-    return os.getpid()
+    return socket.gethostname()  # the container's id (its own UTS namespace)
 
 
 @app.function(min_containers=1, scaledown_window=2)
 def warm_fn():
-    return os.getpid()
+    return socket.gethostname()  # the container's id (its own UTS namespace)
 
 
 @app.function(scaledown_window=2)
 def cold_fn():
-    return os.getpid()
+    return socket.gethostname()  # the container's id (its own UTS namespace)
 
 
 @app.function(buffer_containers=1, max_containers=3)
@@ -45,29 +46,20 @@ def running_app(server):
 
 
 def test_max_containers_caps_distinct_containers():
-    pids = list(capped.map(range(8)))
-    assert len(pids) == 8
-    assert 1 <= len(set(pids)) <= 2, pids
-    assert os.getpid() not in pids
+    ids = list(capped.map(range(8)))
+    assert len(ids) == 8
+    assert 1 <= len(set(ids)) <= 2, ids
+    assert socket.gethostname() not in ids
 
 
 def test_uncapped_scales_out():
     # 4 one-second inputs with no cap: more than one container serves them.
-    pids = list(uncapped.map(range(4)))
-    assert len(set(pids)) >= 2, pids
+    ids = list(uncapped.map(range(4)))
+    assert len(set(ids)) >= 2, ids
 
 
 def test_buffer_containers_accepted():
     assert list(buffered.map(range(5))) == [1, 2, 3, 4, 5]
-
-
-def _pid_alive(pid):
-    """True if pid exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _container_lines(cli, function_name):
@@ -86,23 +78,23 @@ def test_min_containers_keeps_container_alive(cli):
         lines, r = _container_lines(cli, "warm_fn")
     assert lines, r
 
-    pid = warm_fn.remote()
-    assert _pid_alive(pid)
+    container_id = warm_fn.remote()
+    assert container_id in "".join(lines), lines
     # idle for longer than scaledown_window: still kept (min_containers=1)
     time.sleep(5)
     lines, r = _container_lines(cli, "warm_fn")
-    assert lines, r
-    assert warm_fn.remote() == pid
+    assert container_id in "".join(lines), r
+    assert warm_fn.remote() == container_id
 
 
 @pytest.mark.timeout(90)
 def test_idle_container_scales_down(cli):
-    pid = cold_fn.remote()
-    assert _pid_alive(pid)
+    container_id = cold_fn.remote()
+    assert container_id in "".join(_container_lines(cli, "cold_fn")[0])
     # without min_containers, the container goes away after scaledown_window
     deadline = time.monotonic() + 45
-    while time.monotonic() < deadline and _pid_alive(pid):
+    while time.monotonic() < deadline and container_id in "".join(_container_lines(cli, "cold_fn")[0]):
         time.sleep(0.5)
-    assert not _pid_alive(pid), "idle container was not scaled down"
+    assert container_id not in "".join(_container_lines(cli, "cold_fn")[0]), "idle container was not scaled down"
     lines, r = _container_lines(cli, "cold_fn")
     assert not lines, r

@@ -11,14 +11,14 @@ import signal
 import threading
 import time
 import traceback
-from pathlib import Path
 
 import pytest
 
 import skyloft
 import skyloft.exception as exc
 
-app = skyloft.App("skyloft-test-core")
+# Containers import this module, and so pytest.
+app = skyloft.App("skyloft-test-core", image=skyloft.Image.debian_slim().uv_pip_install("pytest"))
 
 THIS_FILE = os.path.basename(__file__)
 
@@ -85,10 +85,20 @@ def divide_by_zero(x):
     return x / 0  # DIVIDE-LINE
 
 
+def note(ledger, name, line="x", op="add"):
+    """Append to (or count) a list kept by the test's `ledger` fixture; the new length."""
+    import json
+    import socket
+
+    host, port = ledger.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(json.dumps([op, name, line]).encode() + b"\n")
+        return json.loads(conn.makefile().readline())
+
+
 @app.function()
-def touch(directory, name):
-    Path(directory, str(name)).write_text(str(name))
-    return None
+def touch(ledger, name):
+    note(ledger, "touched", str(name))
 
 
 @app.function(timeout=1)
@@ -104,49 +114,41 @@ def maybe_slow(delay):
 
 
 @app.function(timeout=1, retries=skyloft.Retries(max_retries=1, initial_delay=0.1))
-def always_times_out(directory):
-    _record_attempt(directory)
+def always_times_out(ledger):
+    note(ledger, "attempts")
     time.sleep(10)
 
 
-def _record_attempt(directory):
-    with open(os.path.join(directory, "attempts"), "a") as f:
-        f.write("x\n")
-    with open(os.path.join(directory, "attempts")) as f:
-        return len(f.read().splitlines())
-
-
 @app.function(retries=2)
-def flaky_int_retries(directory, fail_times):
-    n = _record_attempt(directory)
+def flaky_int_retries(ledger, fail_times):
+    n = note(ledger, "attempts")
     if n <= fail_times:
         raise MyValueError(f"attempt {n} failed")
     return n
 
 
 @app.function(retries=skyloft.Retries(max_retries=1, initial_delay=0.1))
-def flaky_retries_obj(directory, fail_times):
-    n = _record_attempt(directory)
+def flaky_retries_obj(ledger, fail_times):
+    n = note(ledger, "attempts")
     if n <= fail_times:
         raise MyValueError(f"attempt {n} failed")
     return n
 
 
 @app.function()
-def long_sleep(directory, seconds):
-    Path(directory, "started").write_text("1")
+def long_sleep(ledger, seconds):
+    note(ledger, "started")
     end = time.time() + seconds
     while time.time() < end:
-        with open(os.path.join(directory, "ticks"), "a") as f:
-            f.write("t\n")
+        note(ledger, "ticks")
         time.sleep(0.1)
-    Path(directory, "finished").write_text("1")
+    note(ledger, "finished")
     return "finished"
 
 
 @app.function(max_containers=1)
-def single_lane(directory, name, delay):
-    Path(directory, "started-" + name).write_text("1")
+def single_lane(ledger, name, delay):
+    note(ledger, "started-" + name)
     time.sleep(delay)
     return name
 
@@ -175,10 +177,8 @@ def never_starts():
 
 
 @app.function(retries=skyloft.Retries(max_retries=1, initial_delay=0.1))
-def crash_once(directory):
-    marker = Path(directory, "crashed-once")
-    if not marker.exists():
-        marker.write_text("1")
+def crash_once(ledger):
+    if note(ledger, "crashed-once") == 1:
         os._exit(3)
     return "recovered"
 
@@ -297,9 +297,9 @@ def test_map_without_return_exceptions_raises():
         list(inverse.map([1, 0, 2]))
 
 
-def test_for_each(tmp_path):
-    assert touch.for_each([str(tmp_path)] * 5, range(5)) is None
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["0", "1", "2", "3", "4"]
+def test_for_each(ledger):
+    assert touch.for_each([ledger.address] * 5, range(5)) is None
+    assert sorted(ledger.lines["touched"]) == ["0", "1", "2", "3", "4"]
 
 
 def test_spawn_and_get():
@@ -321,17 +321,13 @@ def test_gather():
     assert skyloft.FunctionCall.gather(*calls) == [0, 1, 4, 9, 16]
 
 
-def test_spawn_map(tmp_path):
-    square_dir = tmp_path / "spawned"
-    square_dir.mkdir()
-    touch.spawn_map([str(square_dir)] * 4, ["a", "b", "c", "d"])
+def test_spawn_map(ledger):
+    touch.spawn_map([ledger.address] * 4, ["a", "b", "c", "d"])
     # spawn_map returns without waiting; wait (bounded) for the side effects.
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if sorted(p.name for p in square_dir.iterdir()) == ["a", "b", "c", "d"]:
-            break
+    while time.monotonic() < deadline and ledger.count("touched") < 4:
         time.sleep(0.1)
-    assert sorted(p.name for p in square_dir.iterdir()) == ["a", "b", "c", "d"]
+    assert sorted(ledger.lines["touched"]) == ["a", "b", "c", "d"]
 
 
 def test_remote_gen_in_order():
@@ -533,33 +529,33 @@ def test_timeout_then_same_function_works():
     assert maybe_slow.remote(0) == "slept 0"
 
 
-def test_timeout_is_retried(tmp_path):
+def test_timeout_is_retried(ledger):
     with pytest.raises(exc.FunctionTimeoutError):
-        always_times_out.remote(str(tmp_path))
-    assert len((tmp_path / "attempts").read_text().splitlines()) == 2
+        always_times_out.remote(ledger.address)
+    assert ledger.count("attempts") == 2
 
 
-def test_retries_int_eventually_succeeds(tmp_path):
+def test_retries_int_eventually_succeeds(ledger):
     # fails on attempts 1 and 2, succeeds on attempt 3
-    assert flaky_int_retries.remote(str(tmp_path), 2) == 3
-    assert len((tmp_path / "attempts").read_text().splitlines()) == 3
+    assert flaky_int_retries.remote(ledger.address, 2) == 3
+    assert ledger.count("attempts") == 3
 
 
-def test_retries_exhausted(tmp_path):
+def test_retries_exhausted(ledger):
     with pytest.raises(MyValueError, match="attempt 3 failed"):
-        flaky_int_retries.remote(str(tmp_path), 100)
+        flaky_int_retries.remote(ledger.address, 100)
     # 1 initial attempt + 2 retries, no more
-    assert len((tmp_path / "attempts").read_text().splitlines()) == 3
+    assert ledger.count("attempts") == 3
 
 
-def test_retries_object(tmp_path):
-    assert flaky_retries_obj.remote(str(tmp_path), 1) == 2
+def test_retries_object(ledger):
+    assert flaky_retries_obj.remote(ledger.address, 1) == 2
 
 
-def test_retries_object_exhausted(tmp_path):
+def test_retries_object_exhausted(ledger):
     with pytest.raises(MyValueError, match="attempt 2 failed"):
-        flaky_retries_obj.remote(str(tmp_path), 5)
-    assert len((tmp_path / "attempts").read_text().splitlines()) == 2
+        flaky_retries_obj.remote(ledger.address, 5)
+    assert ledger.count("attempts") == 2
 
 
 def test_retries_validation():
@@ -572,55 +568,52 @@ def test_retries_validation():
 # ---------------------------------------------------------------- cancellation
 
 
-def _wait_for_file(path, timeout=30):
+def _wait_for(ledger, name, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if path.exists():
+        if ledger.count(name):
             return
         time.sleep(0.05)
-    raise AssertionError(f"{path} did not appear within {timeout}s")
+    raise AssertionError(f"no {name!r} from the function within {timeout}s")
 
 
 @pytest.mark.timeout(90)
-def test_cancel_spawned_call(tmp_path):
-    call = long_sleep.spawn(str(tmp_path), 40)
-    _wait_for_file(tmp_path / "started")
+def test_cancel_spawned_call(ledger):
+    call = long_sleep.spawn(ledger.address, 40)
+    _wait_for(ledger, "started")
     call.cancel()
     with pytest.raises(BaseException) as ei:
         call.get(timeout=30)
     e = ei.value
     assert isinstance(e, (exc.Error, exc.InputCancellation)), repr(e)
     assert not isinstance(e, (exc.FunctionTimeoutError, exc.TimeoutError)), repr(e)
-    assert not (tmp_path / "finished").exists()
+    assert ledger.count("finished") == 0
 
-    # the cancelled input stops running (its tick file stops growing)
-    def ticks():
-        return len((tmp_path / "ticks").read_text().splitlines())
-
+    # the cancelled input stops running (its ticks stop)
     deadline = time.monotonic() + 20
     stopped = False
     while time.monotonic() < deadline:
-        before = ticks()
+        before = ledger.count("ticks")
         time.sleep(1.0)
-        if ticks() == before:
+        if ledger.count("ticks") == before:
             stopped = True
             break
     assert stopped, "cancelled input is still running"
 
 
 @pytest.mark.timeout(90)
-def test_cancel_pending_call_never_runs(tmp_path):
-    first = single_lane.spawn(str(tmp_path), "a", 2)
-    _wait_for_file(tmp_path / "started-a")
-    pending = single_lane.spawn(str(tmp_path), "b", 0)
+def test_cancel_pending_call_never_runs(ledger):
+    first = single_lane.spawn(ledger.address, "a", 2)
+    _wait_for(ledger, "started-a")
+    pending = single_lane.spawn(ledger.address, "b", 0)
     pending.cancel()
     with pytest.raises(BaseException) as ei:
         pending.get(timeout=30)
     assert isinstance(ei.value, (exc.Error, exc.InputCancellation)), repr(ei.value)
     assert first.get(timeout=30) == "a"
     # a later call goes through the same (single) lane; "b" must not have run
-    assert single_lane.remote(str(tmp_path), "c", 0) == "c"
-    assert not (tmp_path / "started-b").exists()
+    assert single_lane.remote(ledger.address, "c", 0) == "c"
+    assert ledger.count("started-b") == 0
 
 
 # ---------------------------------------------------------------- serialization
@@ -666,9 +659,9 @@ def test_container_segfault():
     _assert_died_message(ei.value, [r"SIGSEGV", r"signal 11\b", r"-11\b", r"\b11\b", r"[Ss]egmentation"])
 
 
-def test_container_crash_then_retry(tmp_path):
-    assert crash_once.remote(str(tmp_path)) == "recovered"
-    assert (tmp_path / "crashed-once").exists()
+def test_container_crash_then_retry(ledger):
+    assert crash_once.remote(ledger.address) == "recovered"
+    assert ledger.count("crashed-once") == 2
 
 
 def test_container_that_cannot_start_fails_the_call():

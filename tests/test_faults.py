@@ -20,6 +20,28 @@ def _write(path: Path, source: str) -> Path:
     return path
 
 
+# Functions in the scripts below leave their traces in the test's `ledger` (containers see none of
+# the host's files) through this helper, which each script includes.
+NOTE = """
+def note(ledger, name, line="x"):
+    import json, socket
+    host, port = ledger.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(json.dumps(["add", name, line]).encode() + b"\\n")
+        return json.loads(conn.makefile().readline())
+"""
+
+
+def _ancestors(pid: int) -> list[int]:
+    """`pid` and the processes above it, on this machine."""
+    chain = [pid]
+    while pid > 1:
+        with open(f"/proc/{pid}/stat") as f:
+            pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        chain.append(pid)
+    return chain
+
+
 PROBE_SCRIPT = """
 import sys
 import skyloft
@@ -142,25 +164,21 @@ def test_missing_token_is_auth_error(server, tmp_path, run_cmd_fixture):
 
 WORKER_APP = """
 import os
+import socket
+import time
 import skyloft
 
 app = skyloft.App("standalone-worker-app")
 
-def _ancestors():
-    pids, pid = [], os.getpid()
-    while pid > 1:
-        with open("/proc/%d/stat" % pid) as f:
-            pid = int(f.read().rsplit(")", 1)[1].split()[1])
-        pids.append(pid)
-    return pids
-
 @app.function()
 def where(x):
-    return "%d-%s" % (x * x, ",".join(map(str, _ancestors())))
+    return "%d-%s" % (x * x, socket.gethostname())
 
 @app.local_entrypoint()
-def main():
-    print("WORKER-RESULT=" + where.remote(12))
+def main(gate: str):
+    print("WORKER-RESULT=" + where.remote(12), flush=True)
+    while not os.path.exists(gate):  # keep the app (and its warm container) up while the test looks
+        time.sleep(0.1)
 """
 
 
@@ -171,15 +189,18 @@ def test_standalone_worker(server_factory, procs, skyloft_cmd_fixture, clean_env
     worker_env = clean_env_fixture(SKYLOFT_HOME=worker_home, SKYLOFT_TOKEN=srv.token)
     worker = procs(skyloft_cmd_fixture("worker", "--server", srv.url), env=worker_env, cwd=worker_home)
     app_file = _write(tmp_path / "worker_app.py", WORKER_APP)
-    r = cli("run", app_file, env=srv.env, cwd=tmp_path, timeout=90)
+    gate = tmp_path / "gate"
+    runner = procs(skyloft_cmd_fixture("run", app_file, "--gate", gate), env=srv.env, cwd=tmp_path)
+    container_id = runner.wait_for(r"WORKER-RESULT=144-(ta-\w+)", timeout=90).group(1)
     assert worker.proc.poll() is None, worker.output()
-    assert r.returncode == 0, f"{r}\n--- worker ---\n{worker.output()[-4000:]}"
-    m = re.search(r"WORKER-RESULT=144-([\d,]+)", r.stdout)
-    assert m, r
-    # the container descends from the standalone worker process
-    ancestors = [int(p) for p in m.group(1).split(",")]
+    # the container (by the host pid `container list` shows) descends from the standalone worker process
+    listed = cli("container", "list", env=srv.env, extra_env={"COLUMNS": "400"})
+    row = next(line.split() for line in listed.stdout.splitlines() if container_id in line)
+    ancestors = _ancestors(int(row[4]))
     assert worker.pid in ancestors, (worker.pid, ancestors)
     assert srv.proc.pid not in ancestors, (srv.proc.pid, ancestors)
+    gate.write_text("go")
+    assert runner.wait(timeout=60) == 0, runner.output()
 
 
 def test_worker_with_bad_token_rejected(server_factory, procs, skyloft_cmd_fixture, clean_env_fixture, short_tmp):
@@ -214,7 +235,7 @@ def test_server_stop_foreground_server(server_factory, cli):
     assert st.returncode != 0, st
 
 
-WORKER_DEATH_APP = """
+WORKER_DEATH_APP = NOTE + """
 import os
 import time
 import skyloft
@@ -222,14 +243,14 @@ import skyloft
 app = skyloft.App("worker-death")
 
 @app.function()
-def slow(x, started):
-    open(started, "a").write("%d\\n" % os.getpid())
+def slow(x, ledger):
+    note(ledger, "started")
     time.sleep(3)
     return x * 2
 
 @app.local_entrypoint()
-def main(gate: str, started: str):
-    call = slow.spawn(21, started)
+def main(gate: str, ledger: str):
+    call = slow.spawn(21, ledger)
     print("CALL-ID=" + call.object_id, flush=True)
     while not os.path.exists(gate):
         time.sleep(0.1)
@@ -241,7 +262,8 @@ def main(gate: str, started: str):
 
 
 @pytest.mark.timeout(150)
-def test_worker_killed_mid_input(server_factory, procs, skyloft_cmd_fixture, clean_env_fixture, tmp_path, short_tmp):
+def test_worker_killed_mid_input(server_factory, procs, skyloft_cmd_fixture, clean_env_fixture, tmp_path, short_tmp,
+                                 ledger):
     """A worker that dies mid-input: the input is re-run on another worker."""
     srv = server_factory(no_worker=True)
 
@@ -255,23 +277,17 @@ def test_worker_killed_mid_input(server_factory, procs, skyloft_cmd_fixture, cle
 
     w1 = start_worker()
     app_file = _write(tmp_path / "worker_death_app.py", WORKER_DEATH_APP)
-    gate, started = tmp_path / "gate", tmp_path / "started"
+    gate = tmp_path / "gate"
     runner = procs(
-        skyloft_cmd_fixture("run", app_file, "--gate", gate, "--started", started), env=srv.env, cwd=tmp_path
+        skyloft_cmd_fixture("run", app_file, "--gate", gate, "--ledger", ledger.address), env=srv.env, cwd=tmp_path
     )
     runner.wait_for(r"CALL-ID=", timeout=60)
     deadline = time.monotonic() + 30
-    while not started.exists() and time.monotonic() < deadline:
+    while not ledger.count("started") and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert started.exists(), runner.output() + w1.output()
-    # kill the worker and everything in its process group (its containers may
-    # live in their own groups: kill the container pid too)
+    assert ledger.count("started"), runner.output() + w1.output()
+    # kill the worker and its process group; its containers die with it (bubblewrap's --die-with-parent)
     os.killpg(w1.pid, signal.SIGKILL)
-    for pid in started.read_text().split():
-        try:
-            os.kill(int(pid), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     w1.proc.wait(timeout=10)
     start_worker()
     gate.write_text("go")
@@ -279,13 +295,13 @@ def test_worker_killed_mid_input(server_factory, procs, skyloft_cmd_fixture, cle
     out = runner.output()
     # Modal semantics: an input lost to an infrastructure failure is re-run
     assert "RESULT=42" in out, out
-    assert len(started.read_text().split()) == 2, started.read_text()
+    assert ledger.count("started") == 2
 
 
 # ---------------------------------------------------------------- durability
 
 
-DURABLE_APP = """
+DURABLE_APP = NOTE + """
 import os
 import time
 import skyloft
@@ -293,14 +309,14 @@ import skyloft
 app = skyloft.App("durable-app")
 
 @app.function()
-def slow_square(x, started):
-    open(started, "w").write("1")
+def slow_square(x, ledger):
+    note(ledger, "started")
     time.sleep(2)
     return x * x
 
 @app.local_entrypoint()
-def main(gate: str, started: str):
-    call = slow_square.spawn(12, started)
+def main(gate: str, ledger: str):
+    call = slow_square.spawn(12, ledger)
     print("CALL-ID=" + call.object_id, flush=True)
     while not os.path.exists(gate):
         time.sleep(0.1)
@@ -311,24 +327,24 @@ def main(gate: str, started: str):
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("kill_when", ["after_spawn", "while_running"])
 @pytest.mark.parametrize("transport", ["grpc", "local-lane"])
-def test_server_crash_durability(server_factory, procs, skyloft_cmd_fixture, tmp_path, cli, kill_when, transport):
+def test_server_crash_durability(server_factory, procs, skyloft_cmd_fixture, tmp_path, cli, kill_when, transport,
+                                 ledger):
     srv = server_factory()
     app_file = _write(tmp_path / "durable_app.py", DURABLE_APP)
     gate = tmp_path / "gate"
-    started = tmp_path / "started"
     # Without SKYLOFT_SERVER_URL the client finds the server through server.json and uses the lane.
     run_env = dict(srv.env)
     if transport == "local-lane":
         run_env.pop("SKYLOFT_SERVER_URL")
     runner = procs(
-        skyloft_cmd_fixture("run", app_file, "--gate", gate, "--started", started), env=run_env, cwd=tmp_path
+        skyloft_cmd_fixture("run", app_file, "--gate", gate, "--ledger", ledger.address), env=run_env, cwd=tmp_path
     )
     runner.wait_for(r"CALL-ID=\S+", timeout=60)
     if kill_when == "while_running":
         deadline = time.monotonic() + 30
-        while not started.exists() and time.monotonic() < deadline:
+        while not ledger.count("started") and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert started.exists(), runner.output()
+        assert ledger.count("started"), runner.output()
 
     pid_from_json = srv.server_json()["pid"]
     assert pid_from_json == srv.proc.pid
@@ -366,41 +382,37 @@ def test_server_crash_durability(server_factory, procs, skyloft_cmd_fixture, tmp
     assert r.returncode == 0 and "AFTER=2" in r.stdout, r
 
 
-DURABLE_MAP_APP = """
-import os
+DURABLE_MAP_APP = NOTE + """
 import time
 import skyloft
 
 app = skyloft.App("durable-map-app")
 
 @app.function()
-def slow_square(x, progress):
+def slow_square(x, ledger):
     time.sleep(0.3)
-    open(progress, "a").write("%d\\n" % x)
+    note(ledger, "progress", str(x))
     return x * x
 
 @app.local_entrypoint()
-def main(progress: str):
+def main(ledger: str):
     print("MAP-START", flush=True)
-    total = sum(slow_square.map(range(30), [progress] * 30))
+    total = sum(slow_square.map(range(30), [ledger] * 30))
     print("MAP-SUM=%d" % total, flush=True)
 """
 
 
 @pytest.mark.timeout(180)
-def test_server_crash_during_map(server_factory, procs, skyloft_cmd_fixture, tmp_path):
+def test_server_crash_during_map(server_factory, procs, skyloft_cmd_fixture, tmp_path, ledger):
     srv = server_factory()
     app_file = _write(tmp_path / "durable_map_app.py", DURABLE_MAP_APP)
-    progress = tmp_path / "progress"
-    runner = procs(skyloft_cmd_fixture("run", app_file, "--progress", progress), env=srv.env, cwd=tmp_path)
+    runner = procs(skyloft_cmd_fixture("run", app_file, "--ledger", ledger.address), env=srv.env, cwd=tmp_path)
     runner.wait_for("MAP-START", timeout=60)
     # wait until the map is under way, then crash the server
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if progress.exists() and len(progress.read_text().split()) >= 3:
-            break
+    while time.monotonic() < deadline and ledger.count("progress") < 3:
         time.sleep(0.05)
-    assert progress.exists() and len(progress.read_text().split()) >= 3, runner.output()
+    assert ledger.count("progress") >= 3, runner.output()
     srv.kill9()
     srv.start(timeout=45)
     runner.wait_for(r"MAP-SUM=|Error|Traceback", timeout=120)
@@ -409,7 +421,7 @@ def test_server_crash_during_map(server_factory, procs, skyloft_cmd_fixture, tmp
     assert f"MAP-SUM={sum(i * i for i in range(30))}" in out, out + "\n--- server ---\n" + srv.proc.output()[-4000:]
     assert rc == 0, out
     # every input ran at least once
-    assert set(map(int, progress.read_text().split())) == set(range(30))
+    assert set(map(int, ledger.lines["progress"])) == set(range(30))
 
 
 @pytest.mark.timeout(120)

@@ -2,9 +2,12 @@
 per-file layers) and used as containers' roots by the bubblewrap runtime."""
 
 import json
+import os
 import shutil
 import sys
 import textwrap
+import uuid
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +23,7 @@ import skyloft
 
 image = (
     skyloft.Image.debian_slim()
-    .run_commands("echo built-in-image > /hello")
+    .run_commands("echo built-in-image-RUN-TOKEN > /hello")
     .pip_install("six==1.16.0")
     .env({"GREETING": "from-image"})
     .workdir("/srv")
@@ -86,7 +89,9 @@ pytestmark = pytest.mark.skipif(
 def test_image_build_run_cache_and_errors(server_factory, run_cmd_fixture, tmp_path):
     srv = server_factory(runtime="bubblewrap")
     script = tmp_path / "image_app.py"
-    script.write_text(textwrap.dedent(IMAGE_APP))
+    # A new image per run, built on the session's (cached) Debian base, even when the cache is kept.
+    token = uuid.uuid4().hex[:12]
+    script.write_text(textwrap.dedent(IMAGE_APP).replace("RUN-TOKEN", token))
     (tmp_path / "local-file.txt").write_text("copied-into-a-layer")
     (tmp_path / "local-dir" / "sub").mkdir(parents=True)
     (tmp_path / "local-dir" / "sub" / "mounted.txt").write_text("mounted-v1")
@@ -96,7 +101,7 @@ def test_image_build_run_cache_and_errors(server_factory, run_cmd_fixture, tmp_p
     assert first.returncode == 0, first
     inspect = eval(first.stdout.split("INSPECT=", 1)[1].splitlines()[0])
     assert inspect == {
-        "hello": "built-in-image", "greeting": "from-image", "debian": True, "python": "3.11", "six": "1.16.0",
+        "hello": f"built-in-image-{token}", "greeting": "from-image", "debian": True, "python": "3.11", "six": "1.16.0",
         "cwd": "/srv", "workdir_file": True, "sees_host_path": False, "copied": "copied-into-a-layer",
         "mounted": "mounted-v1",
     }, inspect
@@ -131,22 +136,27 @@ def test_image_build_run_cache_and_errors(server_factory, run_cmd_fixture, tmp_p
     assert third.returncode == 0 and "'mounted': 'mounted-v2'" in third.stdout, third
     assert "RUN " not in third.stdout and "PIP " not in third.stdout, third
 
-    # A stored file that no longer matches its hash is never served: the image is built again.
-    images = srv.home / "worker" / "images"
-    blobs = srv.home / "blobs"
-    hello_blob = None
-    for record in (json.loads(p.read_text()) for p in (images / "images").glob("*.json")):
+    # A stored file that no longer matches its hash is never served: the steps from the one that made
+    # it are built again (not the Debian base below them).
+    cache = Path(os.environ["SKYLOFT_IMAGE_CACHE"])
+    blobs = cache / "blobs"
+    hello_blob = hello_layer = None
+    for record in (json.loads(p.read_text()) for p in (cache / "images").glob("*.json")):
         for layer in record["layers"]:
             for entry in json.loads((blobs / layer[:2] / layer).read_bytes())["entries"]:
                 if entry[0] == "hello" and entry[1] == "f":
-                    hello_blob = entry[5]
+                    hello_blob, hello_layer = entry[5], layer
     assert hello_blob is not None
     (blobs / hello_blob[:2] / hello_blob).write_text("tampered\n")
-    shutil.rmtree(images / "layers")  # make the worker read the store again
+    # make the worker read the store again for that layer
+    shutil.rmtree(cache / "layers" / hello_layer)
+    for inode in (cache / "layers" / "inodes").glob(hello_blob + "-*"):
+        inode.unlink()
     fourth = run_cmd_fixture([sys.executable, script, host_path, "no-errors"], env=srv.env, timeout=300,
                              cwd=tmp_path)
     assert fourth.returncode == 0 and "was corrupt on disk" in fourth.output, fourth
-    assert "'hello': 'built-in-image'" in fourth.stdout, fourth
+    assert "DEBIAN" not in fourth.output and "RUN echo built-in-image" in fourth.output, fourth
+    assert f"'hello': 'built-in-image-{token}'" in fourth.stdout, fourth
 
 
 def test_image_ids_hash_the_step_chain():
@@ -159,8 +169,10 @@ def test_image_ids_hash_the_step_chain():
 def test_image_errors_name_the_fix():
     with pytest.raises(exc.InvalidError, match=r"3\.11 \(Debian bookworm\)"):
         skyloft.Image.debian_slim(python_version="3.9")
-    with pytest.raises(exc.InvalidError, match="from_registry"):
-        skyloft.Image.from_registry("python:3.11")
+    with pytest.raises(exc.InvalidError, match="docker login"):
+        skyloft.Image.from_registry("python:3.11", secret=object())
+    with pytest.raises(exc.InvalidError, match="from_dockerfile"):
+        skyloft.Image.from_dockerfile("Dockerfile")
     with pytest.raises(exc.InvalidError, match="absolute"):
         skyloft.Image.debian_slim().workdir("relative/dir")
     with pytest.raises(exc.InvalidError, match="skyloft.Image"):

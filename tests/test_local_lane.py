@@ -15,7 +15,6 @@ from skyloft.local_lane import CALL, REPLY, TOKEN
 
 LANE_SCRIPT = """
 import skyloft
-from skyloft._client.connection import get_client
 
 app = skyloft.App("lane")
 
@@ -28,6 +27,8 @@ def fail(x):
     raise KeyError(x)
 
 if __name__ == "__main__":
+    from skyloft._client.connection import get_client  # the client's internals are not in containers
+
     with app.run():
         client = get_client()
         assert client._lane_path, "the client did not pick the lane up from server.json"

@@ -1,5 +1,7 @@
 """Decorator options: unsupported Modal options fail loudly; serialized functions."""
 
+import sys
+
 import pytest
 
 import skyloft
@@ -94,16 +96,36 @@ def test_remote_outside_running_app_fails(server):
         g.remote()
 
 
-images_app = skyloft.App("image-on-process-runtime")
+PROCESS_RUNTIME_APP = """
+import sys
+import skyloft
 
+app = skyloft.App("process-runtime")
 
-@images_app.function(image=skyloft.Image.debian_slim())
+@app.function()
+def host_python():
+    return sys.executable
+
+@app.function(image=skyloft.Image.debian_slim().pip_install("six"))
 def on_an_image():
     return "unreachable on the process runtime"
 
+@app.local_entrypoint()
+def main():
+    print("the default image ran on", host_python.remote())
+    on_an_image.remote()
+"""
 
-def test_image_needs_the_bubblewrap_runtime(server):
-    """The session server runs the `process` runtime: image= fails fast and names the fix."""
-    with images_app.run():
-        with pytest.raises(exc.ImageBuildError, match="--runtime bubblewrap"):
-            on_an_image.remote()
+
+def test_process_runtime_runs_on_the_host_and_refuses_images(server_factory, tmp_path, run_cmd_fixture,
+                                                             skyloft_cmd_fixture):
+    """The unisolated fallback says so, runs functions without image= on its own Python, and fails
+    image= at once with the fix."""
+    srv = server_factory(runtime="process")
+    script = tmp_path / "process_app.py"
+    script.write_text(PROCESS_RUNTIME_APP)
+    result = run_cmd_fixture(skyloft_cmd_fixture("run", script), env=srv.env, timeout=60)
+    assert result.returncode != 0, result
+    assert f"the default image ran on {sys.executable}" in result.output, result
+    assert "image build failed" in result.output and "apt-get install -y bubblewrap" in result.output, result
+    assert "not isolated" in srv.proc.output()

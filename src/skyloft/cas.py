@@ -39,6 +39,10 @@ def _copy_hashing(source: str, dest: str) -> str:
 class CorruptBlobError(Exception):
     """A stored blob no longer matches its hash; it has been deleted so it is fetched or rebuilt."""
 
+    def __init__(self, blob_id: str) -> None:
+        super().__init__(f"blob {blob_id} was corrupt on disk; it was deleted")
+        self.blob_id = blob_id
+
 
 class BlobStore:
     """Blobs as files under `root/ab/abcdef…`, written atomically."""
@@ -105,4 +109,4 @@ class BlobStore:
 
     def _discard(self, blob_id: str) -> None:
         os.unlink(self.path(blob_id))
-        raise CorruptBlobError(f"blob {blob_id} was corrupt on disk; it was deleted")
+        raise CorruptBlobError(blob_id)

@@ -106,6 +106,9 @@ class Function:
             spec.retries.CopyFrom(options.retries.to_proto())
         if options.image is not None:
             spec.image.CopyFrom(options.image.to_proto())
+        else:
+            spec.image.CopyFrom(Image.debian_slim().to_proto())
+            spec.image.implicit = True
         if options.serialized:
             spec.serialized_function.data = serialize(self._raw_f)
         elif "<locals>" in qualname:

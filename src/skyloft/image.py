@@ -68,6 +68,24 @@ class Image:
                                f"choose python_version= from: {choices}")
         return Image(())._then("debian", (DEBIAN_FOR_PYTHON[version],), force_build=force_build)
 
+    @staticmethod
+    def from_registry(tag: str, secret: Any = None, *, setup_dockerfile_commands: list[str] | None = None,
+                      force_build: bool = False, add_python: str | None = None, **kwargs: Any) -> Image:
+        """An image pulled from an OCI registry (Docker Hub unless the tag names another).
+
+        Its Python must be the caller's minor version; the worker's `~/.docker/config.json`
+        holds any login the registry needs.
+        """
+        for name, value in (("secret", secret), ("setup_dockerfile_commands", setup_dockerfile_commands),
+                            ("add_python", add_python), *kwargs.items()):
+            if value:
+                raise InvalidError(f"Image.from_registry({name}=...) is not supported by skyloft yet"
+                                   + ("; log in on the worker with `docker login` instead" if name == "secret"
+                                      else "; pick an image that has python3" if name == "add_python" else ""))
+        if not isinstance(tag, str) or not tag.strip():
+            raise InvalidError(f"from_registry takes an image tag such as 'python:3.11-slim', not {tag!r}")
+        return Image(())._then("registry", (tag.strip(),), force_build=force_build)
+
     # ---- steps ----
 
     def run_commands(self, *commands: str | list[str], force_build: bool = False) -> Image:
@@ -200,7 +218,7 @@ class Image:
 
 # Modal's other builders, not built yet: they say so instead of failing later.
 _NOT_YET = {
-    "from_registry", "from_dockerfile", "from_aws_ecr", "from_gcp_artifact_registry", "micromamba",
+    "from_dockerfile", "from_aws_ecr", "from_gcp_artifact_registry", "micromamba",
     "poetry_install_from_file", "copy_local_dir", "copy_local_file", "run_function", "dockerfile_commands",
 }
 

@@ -5,6 +5,7 @@
 | state dir   | SKYLOFT_HOME          |              | ~/.skyloft                |
 | server      | SKYLOFT_SERVER_URL    | server_url   | the local daemon          |
 | token       | SKYLOFT_TOKEN         | token        | $SKYLOFT_HOME/token       |
+| image cache | SKYLOFT_IMAGE_CACHE   |              | ~/.cache/skyloft/images   |
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ from ..exception import InvalidError
 
 def default_home() -> str:
     return os.environ.get("SKYLOFT_HOME") or os.path.join(os.path.expanduser("~"), ".skyloft")
+
+
+def image_cache_dir() -> str:
+    """Where workers on this machine keep built images, shared by every SKYLOFT_HOME (like uv's cache)."""
+    if os.environ.get("SKYLOFT_IMAGE_CACHE"):
+        return os.environ["SKYLOFT_IMAGE_CACHE"]
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "skyloft", "images")
 
 
 @dataclass

@@ -101,7 +101,7 @@ def server() -> None:
 @click.option("--port", default=0, type=int, help="Port to listen on (default: any free port).")
 @click.option("--no-worker", is_flag=True, help="Do not run a worker inside the server; join `skyloft worker`s instead.")
 @click.option("--runtime", type=click.Choice(["process", "bubblewrap"]), default=None,
-              help="Container runtime of the embedded worker (default: process).")
+              help="Container runtime of the embedded worker (default: bubblewrap where it can make namespaces, else process).")
 def server_start(foreground: bool, host: str, port: int, no_worker: bool, runtime: str | None) -> None:
     """Start the server; its state lives in $SKYLOFT_HOME (default ~/.skyloft)."""
     from .._client.config import default_home
@@ -154,7 +154,7 @@ def server_status() -> None:
 @click.option("--server", "server_url", required=True, help="Control plane address, HOST:PORT.")
 @click.option("--token", default=None, help="The server's token (default: $SKYLOFT_TOKEN).")
 @click.option("--runtime", type=click.Choice(["process", "bubblewrap"]), default=None,
-              help="Container runtime (default: process).")
+              help="Container runtime (default: bubblewrap where it can make namespaces, else process).")
 def worker(server_url: str, token: str | None, runtime: str | None) -> None:
     """Run a worker agent that joins the server at --server and runs its containers."""
     import logging

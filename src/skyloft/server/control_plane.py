@@ -13,13 +13,14 @@ from concurrent import futures
 import grpc
 
 from .. import __version__
+from .._client.config import image_cache_dir
 from .._proto import pb
 from ..cas import BlobStore
 from ..records import ResultRecord
 from ..sockets import socket_dir
 from ..worker.agent import WorkerAgent
 from ..worker.blobs import BlobCache
-from ..worker.runtime import detect_runtime
+from ..worker.runtime import NOT_ISOLATED, detect_runtime
 from .api import Api, generic_handler
 from .lane_server import LaneServer
 from .logs import LogHub
@@ -76,7 +77,7 @@ class ControlPlane:
         self.worker: WorkerAgent | None = None
         if with_worker:
             self.worker = WorkerAgent(os.path.join(home, "worker"), BlobCache(self.blobs), detect_runtime(runtime),
-                                      EmbeddedLink(self.scheduler))
+                                      EmbeddedLink(self.scheduler), image_cache_dir())
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="api"),
                                    options=_GRPC_OPTIONS)
         api = Api(self.scheduler, self.blobs, self.logs, self.worker.images if self.worker else None)
@@ -101,7 +102,7 @@ class ControlPlane:
         self.lane.start()
         if self.worker is not None:
             if not self.worker.runtime.isolated:
-                log.warning("containers run with the 'process' runtime: they are not isolated from this machine")
+                log.warning(NOT_ISOLATED)
             self.scheduler.add_worker(self.worker)
         self._write_server_file()
         log.info("skyloft server %s listening on %s", __version__, self.url)

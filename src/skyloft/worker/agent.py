@@ -43,6 +43,8 @@ _ACCEPT_TIMEOUT_S = 60.0
 _STOP_GRACE_S = 3.0
 _WATCHDOG_S = 0.05
 _RUNTIME_SOURCE = os.path.dirname(os.path.dirname(os.path.abspath(skyloft.__file__)))
+# What an image runs with unless its own environment sets PATH (as docker does).
+_IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class ControlPlaneLink(Protocol):
@@ -70,12 +72,12 @@ class _Container:
 
 class WorkerAgent:
     def __init__(self, home: str, blobs: BlobCache, runtime: ContainerRuntime, link: ControlPlaneLink,
-                 worker_id: str | None = None) -> None:
+                 image_cache: str, worker_id: str | None = None) -> None:
         self.worker_id = worker_id or ids.new_id("wk")
         self._home = home
         self._blobs = blobs
         self._code = CodeMounts(os.path.join(home, "code"), blobs)
-        self.images = ImageBuilder(os.path.join(home, "images"), blobs)
+        self.images = ImageBuilder(image_cache, os.path.join(home, "build"), blobs)
         self.runtime = runtime
         self.link = link
         self._containers: dict[str, _Container] = {}
@@ -182,7 +184,7 @@ class WorkerAgent:
             mounts.append(Mount(files, remote_dir, absolute=True))
         seen = {m.target: self.runtime.visible_path(m) for m in mounts}
         env = {
-            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "PATH": _IMAGE_PATH if image.layers else os.environ.get("PATH", _IMAGE_PATH),
             "LANG": "C.UTF-8",
             "HOME": c.workdir,
             "PYTHONPATH": os.pathsep.join(p for p in (seen.get("/skyloft/code"), seen["/skyloft/runtime"]) if p),
@@ -206,11 +208,12 @@ class WorkerAgent:
 
     def _image_for(self, c: _Container) -> BuiltImage:
         """The container's image, built first if need be (its output goes to the app's logs)."""
-        if not c.spec.image.steps:
+        if not c.spec.image.steps or (c.spec.image.implicit and not self.runtime.isolated):
             return BuiltImage()
         if not self.runtime.isolated:
-            raise ImageBuildFailed("functions with image= need the bubblewrap runtime: "
-                                   "start the server with `skyloft server start --runtime bubblewrap`")
+            raise ImageBuildFailed("functions with image= need an isolating runtime, and this worker runs the "
+                                   "'process' runtime: install bubblewrap (apt-get install -y bubblewrap) and "
+                                   "restart the server")
         return self.images.ensure(c.spec.image, lambda text: self.link.container_log(
             c.container_id, pb.LogLine.SYSTEM, text))
 

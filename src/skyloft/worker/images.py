@@ -9,6 +9,7 @@ becomes the next layer; `env` and `workdir` steps only set metadata.
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import hashlib
 import json
@@ -18,13 +19,15 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .._proto import pb
-from ..cas import CorruptBlobError
+from ..cas import BlobStore, CorruptBlobError
 from .blobs import BlobCache
 from .layers import LayerStore, ingest
+from .registry import RegistryClient, RegistryError, parse_reference
 from .runtime.bubblewrap import SANDBOX_ARGS, OverlayMountError, mount_overlay, unmount_overlay
 
 Log = Callable[[str], None]
@@ -45,26 +48,35 @@ class BuiltImage:
 
 
 class ImageBuilder:
-    def __init__(self, home: str, blobs: BlobCache) -> None:
-        self._home = home
-        self._files = blobs
-        self._blobs = blobs.store
-        self.layers = LayerStore(os.path.join(home, "layers"), blobs.store)
-        self._records = os.path.join(home, "images")
-        self._index = os.path.join(home, "by-image")
-        self._scratch = os.path.join(home, "build")
-        self._uv_cache = os.path.join(home, "uv-cache")
+    """Builds and keeps images in a cache that every worker on the machine may share.
+
+    The cache holds its own content-addressed store (layer files and
+    manifests), the materialized layers, one record per built chain prefix
+    and uv's download cache. Builds of one image are serialized across
+    processes by a lock file, so two workers never build the same step twice.
+    """
+
+    def __init__(self, cache_dir: str, scratch_dir: str, files: BlobCache) -> None:
+        self._files = files
+        self._blobs = BlobStore(os.path.join(cache_dir, "blobs"))
+        self.layers = LayerStore(os.path.join(cache_dir, "layers"), self._blobs)
+        self._records = os.path.join(cache_dir, "images")
+        self._index = os.path.join(cache_dir, "by-image")
+        self._lock_files = os.path.join(cache_dir, "locks")
+        self._pulled = os.path.join(cache_dir, "pulled-layers")  # OCI layer digest -> layer manifest id
+        self._uv_cache = os.path.join(cache_dir, "uv-cache")
+        self._scratch = scratch_dir
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._failures: dict[str, str] = {}
         # What an interrupted build left behind is never used: no record points at it.
         shutil.rmtree(self._scratch, ignore_errors=True)
-        for path in (self._records, self._index, self._scratch, self._uv_cache):
+        for path in (self._records, self._index, self._lock_files, self._pulled, self._scratch, self._uv_cache):
             os.makedirs(path, exist_ok=True)
 
     def ensure(self, spec: pb.ImageSpec, log: Log) -> BuiltImage:
         """The built image, building the steps that are not cached yet."""
-        with self._lock_for(spec.image_id):
+        with self._lock_for(spec.image_id), _file_lock(os.path.join(self._lock_files, spec.image_id)):
             if spec.image_id in self._failures:
                 raise ImageBuildFailed(self._failures[spec.image_id])
             try:
@@ -72,7 +84,7 @@ class ImageBuilder:
                     image = self._materialized(self._build(spec, log))
                 except CorruptBlobError as exc:
                     log(f"{exc}; building image {spec.image_id} again\n")
-                    self._forget(spec)
+                    self._forget(spec, exc.blob_id)
                     image = self._materialized(self._build(spec, log))
                 if not os.path.exists(os.path.join(self._index, spec.image_id + ".json")):
                     self._index_image(spec.image_id, image)
@@ -110,14 +122,25 @@ class ImageBuilder:
             self.layers.path(layer)
         return image
 
-    def _forget(self, spec: pb.ImageSpec) -> None:
-        """Drop the records of the image's build steps, so that they are built again."""
-        chain = ""
+    def _forget(self, spec: pb.ImageSpec, blob_id: str) -> None:
+        """Drop the records of the steps from the first whose layer held `blob_id` on, so that they
+        (and only they) are built again."""
+        chain, below, stale = "", [], False
         for step in spec.steps:
             chain = _chain_id(chain, step)
-            path = os.path.join(self._records, chain + ".json")
-            if os.path.exists(path):
-                os.unlink(path)
+            record = self._load(chain)
+            if record is None:
+                return
+            stale = stale or any(self._holds(layer, blob_id) for layer in record.layers if layer not in below)
+            if stale:
+                os.unlink(os.path.join(self._records, chain + ".json"))
+            below = record.layers
+
+    def _holds(self, layer: str, blob_id: str) -> bool:
+        """Whether the layer is, or lists, the blob (a layer whose manifest is gone holds it too)."""
+        if layer == blob_id or not self._blobs.has(layer):
+            return True
+        return any(entry[1] == "f" and entry[5] == blob_id for entry in json.loads(self._blobs.get(layer))["entries"])
 
     def _lock_for(self, image_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -141,6 +164,8 @@ class ImageBuilder:
         image = BuiltImage(list(parent.layers), dict(parent.env), parent.workdir, list(parent.mounts))
         if step.kind == "debian":
             image.layers = [self._debian(step.args[0], log)]
+        elif step.kind == "registry":
+            image = self._pull(step.args[0], log)
         elif step.kind == "run":
             image.layers.append(self._run_step(parent, ["/bin/sh", "-c", step.args[0]], log, step.args[0]))
         elif step.kind == "pip":
@@ -175,6 +200,50 @@ class ImageBuilder:
             return ingest(root, self._blobs)
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+    def _pull(self, tag: str, log: Log) -> BuiltImage:
+        """An image from an OCI registry, each of its layers recorded per file (once per layer digest)."""
+        try:
+            client = RegistryClient(parse_reference(tag), log)
+        except RegistryError as exc:
+            raise ImageBuildFailed(str(exc)) from None
+        try:
+            manifest = client.manifest()
+            config = client.config(manifest)
+            layers = [self._pulled_layer(client, descriptor) for descriptor in manifest["layers"]]
+        except RegistryError as exc:
+            raise ImageBuildFailed(f"pulling {tag} failed: {exc}") from None
+        finally:
+            client.close()
+        if not any(self._has_python(layer) for layer in layers):
+            raise ImageBuildFailed(f"{tag} has no python3 in /usr/bin or /usr/local/bin: skyloft runs functions "
+                                   "with the image's own Python; pick an image with Python")
+        return BuiltImage(layers, config.env, config.workdir)
+
+    def _pulled_layer(self, client: RegistryClient, descriptor: dict) -> str:
+        record = os.path.join(self._pulled, descriptor["digest"].replace(":", "-"))
+        try:
+            with open(record) as f:
+                manifest_id = f.read().strip()
+            entries = json.loads(self._blobs.get(manifest_id))["entries"] if self._blobs.has(manifest_id) else None
+            if entries is not None and all(self._blobs.has(e[5]) for e in entries if e[1] == "f"):
+                return manifest_id
+        except OSError:
+            pass
+        directory = tempfile.mkdtemp(dir=self._scratch, prefix="pull-")
+        try:
+            client.unpack_layer(descriptor, directory)
+            manifest_id = ingest(directory, self._blobs)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+        with open(record + ".tmp", "w") as f:
+            f.write(manifest_id)
+        os.replace(record + ".tmp", record)
+        return manifest_id
+
+    def _has_python(self, layer: str) -> bool:
+        entries = json.loads(self._blobs.get(layer))["entries"]
+        return any(entry[0] in ("usr/bin/python3", "usr/local/bin/python3") and entry[1] in "fl" for entry in entries)
 
     def _copy_step(self, remote_dir: str, manifest: dict[str, str]) -> str:
         """A layer holding the uploaded files under `remote_dir`."""
@@ -241,6 +310,17 @@ class ImageBuilder:
             json.dump({"layers": image.layers, "env": image.env, "workdir": image.workdir,
                        "mounts": image.mounts}, f)
         os.replace(path + ".tmp", path)
+
+
+@contextmanager
+def _file_lock(path: str) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (made if missing) against other processes."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _chain_id(parent: str, step: pb.ImageStep) -> str:

@@ -59,7 +59,7 @@ def _getxattr(path: str, name: str) -> bytes | None:
 
 
 class LayerStore:
-    """Materialized layers of one worker, built from manifests on first use."""
+    """Materialized layers, built from manifests on first use (by any worker sharing the cache)."""
 
     def __init__(self, root: str, blobs: BlobStore) -> None:
         self._root = root
@@ -87,7 +87,12 @@ class LayerStore:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        os.rename(staging, target)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not os.path.isdir(target):  # not another worker sharing the cache that got there first
+                raise
+            shutil.rmtree(staging, ignore_errors=True)
 
     def _fill(self, staging: str, entries: list) -> None:
         directories = []

@@ -11,13 +11,14 @@ import time
 from collections.abc import Iterator
 
 from .._client.blobs import download_blob, upload_blob
+from .._client.config import image_cache_dir
 from .._proto import pb
 from ..cas import BlobStore
 from ..exception import Error
 from ..records import InputRecord, ResultRecord
 from .agent import WorkerAgent
 from .blobs import BlobCache
-from .runtime import detect_runtime
+from .runtime import NOT_ISOLATED, detect_runtime
 
 log = logging.getLogger("skyloft.worker")
 
@@ -46,9 +47,9 @@ def run_worker(client, home: str, runtime_name: str | None = None) -> None:
     link = SessionLink()
     blobs = BlobCache(BlobStore(os.path.join(home, "blobs")), fetch=lambda blob_id: download_blob(client, blob_id),
                       upload=lambda data: upload_blob(client, data))
-    agent = WorkerAgent(home, blobs, detect_runtime(runtime_name), link)
+    agent = WorkerAgent(home, blobs, detect_runtime(runtime_name), link, image_cache_dir())
     if not agent.runtime.isolated:
-        log.warning("containers run with the 'process' runtime: they are not isolated from this machine")
+        log.warning(NOT_ISOLATED)
     delay = 0.1
     try:
         while True:

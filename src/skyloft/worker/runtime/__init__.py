@@ -4,20 +4,23 @@ from .base import ContainerConfig, ContainerRuntime, Mount
 from .bubblewrap import BubblewrapRuntime
 from .process import ProcessRuntime
 
-__all__ = ["BubblewrapRuntime", "ContainerConfig", "ContainerRuntime", "Mount", "ProcessRuntime",
+__all__ = ["NOT_ISOLATED", "BubblewrapRuntime", "ContainerConfig", "ContainerRuntime", "Mount", "ProcessRuntime",
            "detect_runtime"]
 
 _RUNTIMES: dict[str, type[ContainerRuntime]] = {"process": ProcessRuntime, "bubblewrap": BubblewrapRuntime}
 
 
-def detect_runtime(preferred: str | None = None) -> ContainerRuntime:
-    """The runtime asked for by name, else the default.
+NOT_ISOLATED = ("containers run with the 'process' runtime: they are not isolated from this machine and "
+                "run on its Python, not their image; install bubblewrap for isolation: apt-get install -y bubblewrap")
 
-    The default stays `process` until functions run on images: the
-    `bubblewrap` runtime still shows containers the host's files (read-only),
-    and code written for the process runtime expects to write them.
+
+def detect_runtime(preferred: str | None = None) -> ContainerRuntime:
+    """The runtime asked for by name, else the best one this machine can run.
+
+    `bubblewrap` isolates; `process` is the last fallback, for machines that
+    cannot create namespaces, and the worker says so when it starts.
     """
-    name = preferred or "process"
+    name = preferred or ("bubblewrap" if BubblewrapRuntime.available() else "process")
     if name not in _RUNTIMES:
         raise ValueError(f"unknown container runtime {name!r}; choose one of: {', '.join(_RUNTIMES)}")
     if name == "bubblewrap" and not BubblewrapRuntime.available():

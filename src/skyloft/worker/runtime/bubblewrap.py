@@ -59,7 +59,7 @@ class BubblewrapRuntime(ContainerRuntime):
         python = sys.executable
         if config.layers:
             root = ["--bind", self._mount_image(config), "/"]
-            python = "/usr/bin/python3"
+            python = "python3"  # found on the image's PATH
         argv = [self._bwrap, *root, *SANDBOX_ARGS, "--new-session", "--hostname", config.container_id,
                 "--bind", config.workdir, _WORKDIR, "--chdir", config.cwd or _WORKDIR]
         if not config.layers:

@@ -241,12 +241,14 @@ class ImageStep(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ImageSpec(_message.Message):
-    __slots__ = ("image_id", "steps")
+    __slots__ = ("image_id", "steps", "implicit")
     IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
+    IMPLICIT_FIELD_NUMBER: _ClassVar[int]
     image_id: str
     steps: _containers.RepeatedCompositeFieldContainer[ImageStep]
-    def __init__(self, image_id: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[ImageStep, _Mapping]]] = ...) -> None: ...
+    implicit: bool
+    def __init__(self, image_id: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[ImageStep, _Mapping]]] = ..., implicit: _Optional[bool] = ...) -> None: ...
 
 class ImageInfo(_message.Message):
     __slots__ = ("image_id", "n_layers", "size_bytes", "built_at")
