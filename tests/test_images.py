@@ -171,8 +171,8 @@ def test_image_errors_name_the_fix():
         skyloft.Image.debian_slim(python_version="3.9")
     with pytest.raises(exc.InvalidError, match="docker login"):
         skyloft.Image.from_registry("python:3.11", secret=object())
-    with pytest.raises(exc.InvalidError, match="from_dockerfile"):
-        skyloft.Image.from_dockerfile("Dockerfile")
+    with pytest.raises(exc.InvalidError, match="cannot read no-such-Dockerfile"):
+        skyloft.Image.from_dockerfile("no-such-Dockerfile")
     with pytest.raises(exc.InvalidError, match="absolute"):
         skyloft.Image.debian_slim().workdir("relative/dir")
     with pytest.raises(exc.InvalidError, match="skyloft.Image"):

@@ -267,3 +267,58 @@ def test_bearer_token_auth_with_the_workers_docker_login(pushed, token_gate, ser
     result = run_cmd_fixture(skyloft_cmd_fixture("run", script), env=logged_in.env, timeout=300)
     assert result.returncode == 0, result
     assert "hello from a pulled layer" in result.stdout, result
+
+
+DOCKERFILE = """\
+# a comment
+ARG BASE
+FROM ${BASE}
+ARG GREETING=from-a-build-arg
+ENV MODE=dockerfile \\
+    WHO="the $GREETING"
+WORKDIR /app
+RUN echo "$MODE" > made-by-run.txt
+COPY config.txt settings/
+COPY data /app/data
+WORKDIR sub
+CMD ["python3", "ignored.py"]
+"""
+
+DOCKERFILE_APP = """
+import json
+import os
+import skyloft
+
+app = skyloft.App("dockerfile")
+
+@app.function(image=skyloft.Image.from_dockerfile("Dockerfile", build_args={{"BASE": {base!r}}}))
+def inspect():
+    return {{
+        "cwd": os.getcwd(),
+        "env": [os.environ.get("MODE"), os.environ.get("WHO")],
+        "run": open("/app/made-by-run.txt").read().strip(),
+        "config": open("/app/settings/config.txt").read(),
+        "data": open("/app/data/nested/x.txt").read(),
+        "pulled": open("/opt/greeting.txt").read().strip(),
+    }}
+
+@app.local_entrypoint()
+def main():
+    print("RESULT", json.dumps(inspect.remote()))
+"""
+
+
+def test_dockerfile_builds_on_a_registry_image(cli, pushed, tmp_path):
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    (tmp_path / "config.txt").write_text("copied-file")
+    (tmp_path / "data" / "nested").mkdir(parents=True)
+    (tmp_path / "data" / "nested" / "x.txt").write_text("copied-dir")
+    script = tmp_path / "dockerfile_app.py"
+    script.write_text(DOCKERFILE_APP.format(base=pushed["python"]))
+    result = cli("run", script, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result
+    line = next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))
+    assert json.loads(line[len("RESULT "):]) == {
+        "cwd": "/app/sub", "env": ["dockerfile", "the from-a-build-arg"], "run": "dockerfile",
+        "config": "copied-file", "data": "copied-dir", "pulled": "hello from a pulled layer",
+    }

@@ -86,6 +86,25 @@ class Image:
             raise InvalidError(f"from_registry takes an image tag such as 'python:3.11-slim', not {tag!r}")
         return Image(())._then("registry", (tag.strip(),), force_build=force_build)
 
+    @staticmethod
+    def from_dockerfile(path: str, *, context_dir: str | None = None, force_build: bool = False,
+                        build_args: dict[str, str] | None = None, **kwargs: Any) -> Image:
+        """The image a single-stage Dockerfile describes (FROM, RUN, ENV, WORKDIR, COPY, ARG).
+
+        COPY sources are relative to `context_dir`, by default the Dockerfile's directory.
+        """
+        for name, value in kwargs.items():
+            if value:
+                raise InvalidError(f"Image.from_dockerfile({name}=...) is not supported by skyloft yet")
+        if not is_local():  # containers import the definition but never build it
+            return Image(())
+        from .dockerfile import image_from_dockerfile
+
+        try:
+            return image_from_dockerfile(path, context_dir, dict(build_args or {}), force_build)
+        except OSError as exc:
+            raise InvalidError(f"cannot read {path}: {exc.strerror}") from None
+
     # ---- steps ----
 
     def run_commands(self, *commands: str | list[str], force_build: bool = False) -> Image:
@@ -218,7 +237,7 @@ class Image:
 
 # Modal's other builders, not built yet: they say so instead of failing later.
 _NOT_YET = {
-    "from_dockerfile", "from_aws_ecr", "from_gcp_artifact_registry", "micromamba",
+    "from_aws_ecr", "from_gcp_artifact_registry", "micromamba",
     "poetry_install_from_file", "copy_local_dir", "copy_local_file", "run_function", "dockerfile_commands",
 }
 

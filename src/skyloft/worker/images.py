@@ -269,7 +269,7 @@ class ImageBuilder:
             argv = ["bwrap", "--bind", root, "/", *SANDBOX_ARGS,
                     "--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf",
                     "--ro-bind", _uv_binary(), "/skyloft-uv", "--bind", self._uv_cache, _UV_CACHE_IN_IMAGE,
-                    "--chdir", parent.workdir if os.path.isdir(root + parent.workdir) else "/",
+                    "--dir", parent.workdir, "--chdir", parent.workdir,
                     "--setenv", "HOME", "/root", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
                     "--setenv", "UV_CACHE_DIR", _UV_CACHE_IN_IMAGE, "--setenv", "UV_LINK_MODE", "copy"]
             argv += _host_network_settings()

@@ -61,7 +61,10 @@ class BubblewrapRuntime(ContainerRuntime):
             root = ["--bind", self._mount_image(config), "/"]
             python = "python3"  # found on the image's PATH
         argv = [self._bwrap, *root, *SANDBOX_ARGS, "--new-session", "--hostname", config.container_id,
-                "--bind", config.workdir, _WORKDIR, "--chdir", config.cwd or _WORKDIR]
+                "--bind", config.workdir, _WORKDIR]
+        if config.cwd:  # an image's WORKDIR exists once set, as with docker
+            argv += ["--dir", config.cwd]
+        argv += ["--chdir", config.cwd or _WORKDIR]
         if not config.layers:
             argv += _python_installation_mounts()
         for mount in config.mounts:
