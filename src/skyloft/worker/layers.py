@@ -3,7 +3,7 @@
 A layer is a manifest (itself a blob) listing every entry a build step
 changed: files by blob id, symlinks, directories, and deletions (overlayfs
 whiteouts and opaque directories). A file that two layers or two images
-share is stored once. A worker materializes each layer once, as a tree of
+share is stored once. Each machine materializes each layer once, as a tree of
 hard links, and containers stack layers as overlayfs lower directories.
 """
 
