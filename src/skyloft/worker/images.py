@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from .._proto import pb
 from ..cas import BlobStore, CorruptBlobError
 from .blobs import BlobCache
-from .layers import LayerStore, ingest
+from .layers import LayerStore, ingest, manifest_entries
 from .registry import RegistryClient, RegistryError, parse_reference
 from .runtime.bubblewrap import SANDBOX_ARGS, OverlayMountError, mount_overlay, unmount_overlay
 
@@ -52,8 +52,9 @@ class ImageBuilder:
 
     The cache holds its own content-addressed store (layer files and
     manifests), the materialized layers, one record per built chain prefix
-    and uv's download cache. Builds of one image are serialized across
-    processes by a lock file, so two workers never build the same step twice.
+    and uv's download cache. Each step (and each pulled layer) is built under
+    a lock file of its own, so no two workers or threads build it twice, even
+    for two images that share it.
     """
 
     def __init__(self, cache_dir: str, scratch_dir: str, files: BlobCache) -> None:
@@ -76,7 +77,7 @@ class ImageBuilder:
 
     def ensure(self, spec: pb.ImageSpec, log: Log) -> BuiltImage:
         """The built image, building the steps that are not cached yet."""
-        with self._lock_for(spec.image_id), _file_lock(os.path.join(self._lock_files, spec.image_id)):
+        with self._lock_for(spec.image_id):
             if spec.image_id in self._failures:
                 raise ImageBuildFailed(self._failures[spec.image_id])
             try:
@@ -107,14 +108,12 @@ class ImageBuilder:
     def _index_image(self, image_id: str, image: BuiltImage) -> None:
         files: dict[str, int] = {}
         for layer in image.layers:
-            for entry in json.loads(self._blobs.get(layer))["entries"]:
+            for entry in manifest_entries(self._blobs, layer):
                 if entry[1] == "f":
                     files[entry[5]] = os.path.getsize(self._blobs.path(entry[5]))
         info = {"image_id": image_id, "n_layers": len(image.layers), "size_bytes": sum(files.values()),
                 "built_at": time.time()}
-        with open(os.path.join(self._index, image_id + ".json.tmp"), "w") as f:
-            json.dump(info, f)
-        os.replace(os.path.join(self._index, image_id + ".json.tmp"), os.path.join(self._index, image_id + ".json"))
+        _replace_file(os.path.join(self._index, image_id + ".json"), json.dumps(info))
 
     def _materialized(self, image: BuiltImage) -> BuiltImage:
         """Make sure every layer is on disk (this reads, and checks, every stored file)."""
@@ -140,7 +139,7 @@ class ImageBuilder:
         """Whether the layer is, or lists, the blob (a layer whose manifest is gone holds it too)."""
         if layer == blob_id or not self._blobs.has(layer):
             return True
-        return any(entry[1] == "f" and entry[5] == blob_id for entry in json.loads(self._blobs.get(layer))["entries"])
+        return any(entry[1] == "f" and entry[5] == blob_id for entry in manifest_entries(self._blobs, layer))
 
     def _lock_for(self, image_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -152,12 +151,14 @@ class ImageBuilder:
         for number, step in enumerate(spec.steps, 1):
             chain = _chain_id(chain, step)
             cached = self._load(chain)
-            if cached is not None:
-                image = cached
-                continue
-            log(f"building image {spec.image_id}: step {number}/{total}: {_describe(step)}\n")
-            image = self._apply(step, image, log)
-            self._save(chain, image)
+            if cached is None:
+                with _file_lock(os.path.join(self._lock_files, chain)):
+                    cached = self._load(chain)  # another worker may have built it while we waited
+                    if cached is None:
+                        log(f"building image {spec.image_id}: step {number}/{total}: {_describe(step)}\n")
+                        cached = self._apply(step, image, log)
+                        self._save(chain, cached)
+            image = cached
         return image
 
     def _apply(self, step: pb.ImageStep, parent: BuiltImage, log: Log) -> BuiltImage:
@@ -221,28 +222,34 @@ class ImageBuilder:
         return BuiltImage(layers, config.env, config.workdir)
 
     def _pulled_layer(self, client: RegistryClient, descriptor: dict) -> str:
-        record = os.path.join(self._pulled, descriptor["digest"].replace(":", "-"))
+        name = descriptor["digest"].replace(":", "-")
+        record = os.path.join(self._pulled, name)
+        with _file_lock(os.path.join(self._lock_files, name)):  # images that share a layer unpack it once
+            manifest_id = self._recorded_layer(record)
+            if manifest_id is None:
+                directory = tempfile.mkdtemp(dir=self._scratch, prefix="pull-")
+                try:
+                    client.unpack_layer(descriptor, directory)
+                    manifest_id = ingest(directory, self._blobs)
+                finally:
+                    shutil.rmtree(directory, ignore_errors=True)
+                _replace_file(record, manifest_id)
+        return manifest_id
+
+    def _recorded_layer(self, record: str) -> str | None:
+        """The layer a pulled-layer record names, if the store still holds all of it."""
         try:
             with open(record) as f:
                 manifest_id = f.read().strip()
-            entries = json.loads(self._blobs.get(manifest_id))["entries"] if self._blobs.has(manifest_id) else None
-            if entries is not None and all(self._blobs.has(e[5]) for e in entries if e[1] == "f"):
-                return manifest_id
         except OSError:
-            pass
-        directory = tempfile.mkdtemp(dir=self._scratch, prefix="pull-")
-        try:
-            client.unpack_layer(descriptor, directory)
-            manifest_id = ingest(directory, self._blobs)
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
-        with open(record + ".tmp", "w") as f:
-            f.write(manifest_id)
-        os.replace(record + ".tmp", record)
-        return manifest_id
+            return None
+        if not self._blobs.has(manifest_id):
+            return None
+        files = [entry[5] for entry in manifest_entries(self._blobs, manifest_id) if entry[1] == "f"]
+        return manifest_id if all(self._blobs.has(blob_id) for blob_id in files) else None
 
     def _has_python(self, layer: str) -> bool:
-        entries = json.loads(self._blobs.get(layer))["entries"]
+        entries = manifest_entries(self._blobs, layer)
         return any(entry[0] in ("usr/bin/python3", "usr/local/bin/python3") and entry[1] in "fl" for entry in entries)
 
     def _copy_step(self, remote_dir: str, manifest: dict[str, str]) -> str:
@@ -306,10 +313,16 @@ class ImageBuilder:
 
     def _save(self, chain: str, image: BuiltImage) -> None:
         path = os.path.join(self._records, chain + ".json")
-        with open(path + ".tmp", "w") as f:
-            json.dump({"layers": image.layers, "env": image.env, "workdir": image.workdir,
-                       "mounts": image.mounts}, f)
-        os.replace(path + ".tmp", path)
+        _replace_file(path, json.dumps({"layers": image.layers, "env": image.env, "workdir": image.workdir,
+                                        "mounts": image.mounts}))
+
+
+def _replace_file(path: str, text: str) -> None:
+    """Write `path` whole or not at all, even while other processes sharing the cache write it too."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 @contextmanager

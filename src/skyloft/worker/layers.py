@@ -35,6 +35,11 @@ def ingest(directory: str, blobs: BlobStore) -> str:
     return blobs.put(manifest)
 
 
+def manifest_entries(blobs: BlobStore, manifest_id: str) -> list[list]:
+    """The entries a layer's manifest lists: [path, kind, mode, uid, gid, value, (mtime)]."""
+    return json.loads(blobs.get(manifest_id))["entries"]
+
+
 def _entry(path: str, rel: str, blobs: BlobStore) -> list | None:
     info = os.lstat(path)
     mode, owner = stat.S_IMODE(info.st_mode), (info.st_uid, info.st_gid)
@@ -79,7 +84,7 @@ class LayerStore:
         return target
 
     def _materialize(self, manifest_id: str, target: str) -> None:
-        entries = json.loads(self._blobs.get(manifest_id))["entries"]
+        entries = manifest_entries(self._blobs, manifest_id)
         os.makedirs(self._inodes, exist_ok=True)  # a cache: may have been cleared under us
         staging = tempfile.mkdtemp(dir=self._root, prefix=".layer-")
         try:
