@@ -21,6 +21,7 @@ import stat
 import tarfile
 import tempfile
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -152,8 +153,8 @@ class RegistryClient:
         sink.seek(0)
         return sink
 
-    def _stream(self, url: str) -> _Closing:
-        return _Closing(self._send(url, "*/*", stream=True))
+    def _stream(self, url: str) -> closing[httpx.Response]:
+        return closing(self._send(url, "*/*", stream=True))
 
     def _send(self, url: str, accept: str, stream: bool) -> httpx.Response:
         for attempt in range(2):
@@ -210,19 +211,6 @@ class RegistryClient:
         self._auth = {"Authorization": f"Bearer {token}"}
 
 
-class _Closing:
-    """A streamed response as a context manager."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self._response = response
-
-    def __enter__(self) -> httpx.Response:
-        return self._response
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._response.close()
-
-
 def _scheme(registry: str) -> str:
     """Plain HTTP for registries on this machine (as docker does) and those the worker lists as insecure."""
     host = registry.rsplit(":", 1)[0] if not registry.endswith("]") else registry
@@ -267,9 +255,10 @@ def _unpack(archive: tarfile.TarFile, root: str, ref: Reference) -> None:
             raise RegistryError(f"{ref}: a layer holds the path {member.name!r}, outside the image")
         parent, base = os.path.split(name)
         parent_path = os.path.join(root, parent)
-        os.makedirs(parent_path, exist_ok=True)
+        # Checked before anything is made there: a link in the layer must not lead a write onto the host.
         if not (os.path.realpath(parent_path) + "/").startswith(real_root + "/"):
             raise RegistryError(f"{ref}: a layer writes {member.name!r} through a link out of the image")
+        os.makedirs(parent_path, exist_ok=True)
         if base == _OPAQUE:
             os.setxattr(parent_path, "trusted.overlay.opaque", b"y")
             continue
