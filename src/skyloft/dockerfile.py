@@ -29,7 +29,7 @@ def image_from_dockerfile(path: str, context_dir: str | None, build_args: dict[s
 
     with open(path) as f:
         instructions = list(_instructions(f.read()))
-    context = context_dir or os.path.dirname(os.path.abspath(path))
+    context = os.path.abspath(context_dir or os.path.dirname(os.path.abspath(path)))
     args = dict(build_args)
     image: Image | None = None
     workdir = "/"
@@ -68,9 +68,7 @@ def _instructions(text: str):
     pending, start = "", 0
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
-        if not pending and (not stripped or stripped.startswith("#")):
-            continue
-        if pending and stripped.startswith("#"):
+        if stripped.startswith("#") or not (pending or stripped):
             continue
         start = start or number
         if stripped.endswith("\\"):
@@ -116,15 +114,16 @@ def _copy(image: Image, rest: str, context: str, workdir: str, where: str) -> Im
     if len(words) < 2:
         raise InvalidError(f"{where}: COPY needs a source and a destination")
     *sources, dest = words
-    dest = os.path.join(workdir, dest) + ("/" if dest.endswith("/") else "")
+    into_directory = dest.endswith("/") or len(sources) > 1
+    dest = os.path.normpath(os.path.join(workdir, dest))
     for source in sources:
         local = os.path.normpath(os.path.join(context, source))
-        if not (local + "/").startswith(os.path.abspath(context) + "/"):
+        if not (local + "/").startswith(context + "/"):
             raise InvalidError(f"{where}: COPY source {source!r} is outside the build context {context}")
         if os.path.isdir(local):
-            image = image.add_local_dir(local, dest.rstrip("/") or "/", copy=True)
+            image = image.add_local_dir(local, dest, copy=True)
         elif os.path.isfile(local):
-            target = dest + os.path.basename(local) if dest.endswith("/") or len(sources) > 1 else dest
+            target = os.path.join(dest, os.path.basename(local)) if into_directory else dest
             image = image.add_local_file(local, target, copy=True)
         else:
             raise InvalidError(f"{where}: COPY source {source!r} does not exist in {context}")

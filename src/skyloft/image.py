@@ -76,12 +76,8 @@ class Image:
         Its Python must be the caller's minor version; the worker's `~/.docker/config.json`
         holds any login the registry needs.
         """
-        for name, value in (("secret", secret), ("setup_dockerfile_commands", setup_dockerfile_commands),
-                            ("add_python", add_python), *kwargs.items()):
-            if value:
-                raise InvalidError(f"Image.from_registry({name}=...) is not supported by skyloft yet"
-                                   + ("; log in on the worker with `docker login` instead" if name == "secret"
-                                      else "; pick an image that has python3" if name == "add_python" else ""))
+        _refuse_unsupported("from_registry", {"secret": secret, "setup_dockerfile_commands": setup_dockerfile_commands,
+                                              "add_python": add_python, **kwargs})
         if not isinstance(tag, str) or not tag.strip():
             raise InvalidError(f"from_registry takes an image tag such as 'python:3.11-slim', not {tag!r}")
         return Image(())._then("registry", (tag.strip(),), force_build=force_build)
@@ -93,9 +89,7 @@ class Image:
 
         COPY sources are relative to `context_dir`, by default the Dockerfile's directory.
         """
-        for name, value in kwargs.items():
-            if value:
-                raise InvalidError(f"Image.from_dockerfile({name}=...) is not supported by skyloft yet")
+        _refuse_unsupported("from_dockerfile", kwargs)
         if not is_local():  # containers import the definition but never build it
             return Image(())
         from .dockerfile import image_from_dockerfile
@@ -252,6 +246,18 @@ def _not_yet(name: str) -> Any:
 
 for _name in _NOT_YET:
     setattr(Image, _name, _not_yet(_name))
+
+
+# What to do instead, for the options of Modal's builders that skyloft does not take yet.
+_INSTEAD = {"secret": "log in on the worker with `docker login` instead", "add_python": "pick an image that has python3"}
+
+
+def _refuse_unsupported(method: str, options: dict[str, Any]) -> None:
+    """Raise for the first option given a value that skyloft does not support yet, naming it."""
+    for name, value in options.items():
+        if value:
+            instead = f"; {_INSTEAD[name]}" if name in _INSTEAD else ""
+            raise InvalidError(f"Image.{method}({name}=...) is not supported by skyloft yet{instead}")
 
 
 def _read_local(path: str) -> str:

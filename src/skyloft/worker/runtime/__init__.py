@@ -20,7 +20,9 @@ def detect_runtime(preferred: str | None = None) -> ContainerRuntime:
     `bubblewrap` isolates; `process` is the last fallback, for machines that
     cannot create namespaces, and the worker says so when it starts.
     """
-    name = preferred or ("bubblewrap" if BubblewrapRuntime.available() else "process")
+    if preferred is None:  # probing bubblewrap starts a sandbox: once is enough
+        return BubblewrapRuntime() if BubblewrapRuntime.available() else ProcessRuntime()
+    name = preferred
     if name not in _RUNTIMES:
         raise ValueError(f"unknown container runtime {name!r}; choose one of: {', '.join(_RUNTIMES)}")
     if name == "bubblewrap" and not BubblewrapRuntime.available():
