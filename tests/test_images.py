@@ -144,7 +144,9 @@ def test_image_build_run_cache_and_errors(server_factory, run_cmd_fixture, tmp_p
     for record in (json.loads(p.read_text()) for p in (cache / "images").glob("*.json")):
         for layer in record["layers"]:
             for entry in json.loads((blobs / layer[:2] / layer).read_bytes())["entries"]:
-                if entry[0] == "hello" and entry[1] == "f":
+                # this run's /hello (a kept SKYLOFT_TEST_IMAGE_CACHE holds earlier runs' too)
+                if entry[0] == "hello" and entry[1] == "f" and \
+                        (blobs / entry[5][:2] / entry[5]).read_text() == f"built-in-image-{token}\n":
                     hello_blob, hello_layer = entry[5], layer
     assert hello_blob is not None
     (blobs / hello_blob[:2] / hello_blob).write_text("tampered\n")
