@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import io
 import json
+import os
 import subprocess
 import tarfile
 import textwrap
@@ -322,3 +323,85 @@ def test_dockerfile_builds_on_a_registry_image(cli, pushed, tmp_path):
         "cwd": "/app/sub", "env": ["dockerfile", "the from-a-build-arg"], "run": "dockerfile",
         "config": "copied-file", "data": "copied-dir", "pulled": "hello from a pulled layer",
     }
+
+
+PRUNE_APP = """
+import os
+import time
+import skyloft
+
+app = skyloft.App("prune")
+kept = (skyloft.Image.from_registry({tag!r}).run_commands("echo kept > /made.txt")
+        .add_local_file({mounted!r}, "/data/mounted.txt"))
+dropped = skyloft.Image.from_registry({tag!r}).run_commands("head -c 3000000 /dev/urandom > /dropped.bin")
+
+@app.function(image=kept)
+def first():
+    return open("/data/mounted.txt").read() + open("/made.txt").read()
+
+@app.function(image=kept)
+def second():
+    return open("/data/mounted.txt").read() + open("/made.txt").read()
+
+@app.local_entrypoint()
+def main():
+    print("KEPT", kept.object_id, "FIRST", first.remote().split(), flush=True)
+    while not os.path.exists({go!r}):
+        time.sleep(0.1)
+    print("SECOND", second.remote().split(), flush=True)
+"""
+
+
+def _blob_sizes(root):
+    return [p.stat().st_size for p in root.glob("??/*")]
+
+
+@pytest.mark.timeout(300)  # its own image cache pulls the base image again
+def test_prune_frees_what_nothing_references(pushed, server_factory, procs, run_cmd_fixture, skyloft_cmd_fixture,
+                                             tmp_path, monkeypatch):
+    from skyloft.cas import BlobStore
+
+    cache = tmp_path / "image-cache"  # its own: `--all` must not take the other tests' images
+    monkeypatch.setenv("SKYLOFT_IMAGE_CACHE", str(cache))
+    srv = server_factory()
+    (tmp_path / "mounted.txt").write_text("mounted\n")
+    script = tmp_path / "prune_app.py"
+    script.write_text(PRUNE_APP.format(tag=pushed["python"], mounted=str(tmp_path / "mounted.txt"),
+                                       go=str(tmp_path / "go")))
+
+    def skyloft(*args):
+        result = run_cmd_fixture(skyloft_cmd_fixture(*args), env=srv.env, timeout=300)
+        assert result.returncode == 0, result
+        return result.stdout
+
+    dropped_id = skyloft("image", "build", f"{script}::dropped").split("Built image ")[1].strip(" .\n")
+    assert 3_000_000 in _blob_sizes(cache / "blobs")
+    app = procs(skyloft_cmd_fixture("run", script), env=srv.env)
+    kept_id = app.wait_for(r"KEPT (im-\w+) FIRST \['mounted', 'kept'\]", timeout=300).group(1)
+
+    # Files nothing references: an old upload, a leftover of the image cache; a fresh upload may
+    # still be on its way to a function, so it stays.
+    server_blobs = BlobStore(str(srv.home / "blobs"))
+    old, fresh = server_blobs.put(b"an old upload"), server_blobs.put(b"a fresh upload")
+    os.utime(server_blobs.path(old), (time.time() - 7200,) * 2)
+    leftover = BlobStore(str(cache / "blobs")).put(b"left by an interrupted build")
+
+    assert "Removed 2 stored files" in skyloft("image", "prune")
+    assert not server_blobs.has(old) and server_blobs.has(fresh)
+    assert not (cache / "blobs" / leftover[:2] / leftover).exists()
+    assert {kept_id, dropped_id} <= set(skyloft("image", "list").split())
+
+    # --all: the image no running app uses goes, with the files only it had.
+    freed = skyloft("image", "prune", "--all")
+    assert "Removed 1 image and" in freed, freed
+    assert float(freed.split("freed ")[1].split(" MiB")[0]) >= 2.8
+    listed = skyloft("image", "list").split()
+    assert kept_id in listed and dropped_id not in listed
+    assert 3_000_000 not in _blob_sizes(cache / "blobs")
+
+    # The running app's image, code and mounted file are all still there: a new container starts
+    # on them without building anything.
+    (tmp_path / "go").touch()
+    app.wait_for(r"SECOND \['mounted', 'kept'\]", timeout=120)
+    assert app.wait(timeout=60) == 0
+    assert "building image" not in app.output().split("FIRST")[1], app.output()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Collection
 
 # Arguments and results larger than this travel as blobs, not inside messages.
 MAX_INLINE_BYTES = 2 << 20
@@ -59,12 +60,34 @@ class BlobStore:
     def has(self, blob_id: str) -> bool:
         return os.path.exists(self.path(blob_id))
 
+    def touch(self, blob_id: str) -> None:
+        """Mark the blob as just used, so that `prune`'s grace period protects it again."""
+        try:
+            os.utime(self.path(blob_id))
+        except FileNotFoundError:
+            pass
+
+    def prune(self, keep: Collection[str], unused_since: float) -> int:
+        """Delete the blobs not in `keep` that were not written or touched after `unused_since`
+        (a `time.time()`), and leftovers of interrupted writes; returns how many blobs went."""
+        removed = 0
+        for entry in _scan(self.root):
+            name = entry.name
+            if name in keep or (len(name) != 64 and not name.startswith(".tmp-")):
+                continue
+            if entry.stat(follow_symlinks=False).st_mtime < unused_since:
+                os.unlink(entry.path)
+                removed += len(name) == 64
+        return removed
+
     def put(self, data: bytes, expected_id: str | None = None) -> str:
         """Store `data`; refuse it when it does not hash to `expected_id`."""
         blob_id = blob_id_of(data)
         if expected_id and expected_id != blob_id:
             raise ValueError(f"blob content hashes to {blob_id}, not {expected_id}")
-        if not self.has(blob_id):
+        if self.has(blob_id):
+            self.touch(blob_id)
+        else:
             fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -88,6 +111,7 @@ class BlobStore:
         path = self.path(blob_id)
         if os.path.exists(path):
             os.unlink(tmp)
+            self.touch(blob_id)
             return
         os.makedirs(os.path.dirname(path), exist_ok=True)
         os.chmod(tmp, 0o444)
@@ -110,3 +134,16 @@ class BlobStore:
     def _discard(self, blob_id: str) -> None:
         os.unlink(self.path(blob_id))
         raise CorruptBlobError(blob_id)
+
+
+def _scan(root: str) -> list[os.DirEntry]:
+    """The files of a store: blobs in their two-letter folders, and temporary files at the top."""
+    entries: list[os.DirEntry[str]] = []
+    with os.scandir(root) as top:
+        for entry in top:
+            if entry.is_dir(follow_symlinks=False):
+                with os.scandir(entry.path) as folder:
+                    entries.extend(folder)
+            else:
+                entries.append(entry)
+    return entries

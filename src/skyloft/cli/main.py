@@ -251,7 +251,7 @@ def app_stop(app_id: str) -> None:
 
 @cli.group(context_settings=CONTEXT)
 def image() -> None:
-    """Build and list images."""
+    """Build, list and prune images."""
 
 
 @image.command("build", context_settings=CONTEXT)
@@ -284,6 +284,23 @@ def image_list() -> None:
         _fail(str(exc))
     _table(["Image ID", "Layers", "Size", "Built"],
            [[i.image_id, str(i.n_layers), f"{i.size_bytes / (1 << 20):.1f} MiB", _when(i.built_at)] for i in images])
+
+
+@image.command("prune", context_settings=CONTEXT)
+@click.option("--all", "all_images", is_flag=True,
+              help="Also remove the images that no function of a running app uses.")
+def image_prune(all_images: bool) -> None:
+    """Delete stored files that no image, app, input or output references.
+
+    Built images are kept unless --all is given; files written in the last hour are kept.
+    """
+    try:
+        result = _client().call("ImagePrune", _pb().ImagePruneRequest(all=all_images))
+    except Error as exc:
+        _fail(str(exc))
+    images = f"{result.images_removed} image{'s' if result.images_removed != 1 else ''} and " if all_images else ""
+    click.echo(f"Removed {images}{result.files_removed} stored file{'s' if result.files_removed != 1 else ''}; "
+               f"freed {result.bytes_freed / (1 << 20):.1f} MiB.")
 
 
 # ---- containers ----

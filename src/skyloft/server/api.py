@@ -23,8 +23,10 @@ from .._proto import pb
 from ..cas import BlobStore
 from ..exception import AlreadyExistsError, InvalidError, NotFoundError
 from ..records import InputRecord, ResultRecord
+from ..worker.agent import WorkerAgent
 from ..worker.images import ImageBuilder, ImageBuildFailed
 from .logs import LogHub
+from .prune import prune
 from .scheduler import Scheduler
 
 log = logging.getLogger("skyloft.api")
@@ -63,11 +65,11 @@ class Api:
     """One method per RPC in proto/skyloft/v1/api.proto."""
 
     def __init__(self, scheduler: Scheduler, blobs: BlobStore, logs: LogHub,
-                 images: ImageBuilder | None = None) -> None:
+                 worker: WorkerAgent | None = None) -> None:
         self.scheduler = scheduler
         self.blobs = blobs
         self.logs = logs
-        self.images = images
+        self.worker = worker
 
     def Ping(self, request: pb.Empty, context: grpc.ServicerContext) -> pb.PingResponse:
         return pb.PingResponse(server_version=__version__, api_version=API_VERSION)
@@ -116,7 +118,10 @@ class Api:
     # ---- blobs ----
 
     def BlobMissing(self, request: pb.BlobMissingRequest, context) -> pb.BlobMissingResponse:
-        return pb.BlobMissingResponse(blob_ids=[b for b in request.blob_ids if not self.blobs.has(b)])
+        missing = [b for b in request.blob_ids if not self.blobs.has(b)]
+        for blob_id in set(request.blob_ids) - set(missing):
+            self.blobs.touch(blob_id)  # the caller will use it: `skyloft image prune` must not take it first
+        return pb.BlobMissingResponse(blob_ids=missing)
 
     def BlobPut(self, request_iterator: Iterator[pb.BlobChunk], context) -> pb.BlobPutResponse:
         expected, parts = "", []
@@ -198,10 +203,10 @@ class Api:
     # ---- images ----
 
     def _image_builder(self) -> ImageBuilder:
-        if self.images is None:
+        if self.worker is None:
             raise InvalidError("this server has no embedded worker to build images on; "
                                "images are built by the worker that first runs a function on them")
-        return self.images
+        return self.worker.images
 
     def ImageBuild(self, request: pb.ImageSpec, context) -> Iterator[pb.LogBatch]:
         builder = self._image_builder()
@@ -226,6 +231,9 @@ class Api:
 
     def ImageList(self, request: pb.Empty, context) -> pb.ImageListResponse:
         return pb.ImageListResponse(images=self._image_builder().list())
+
+    def ImagePrune(self, request: pb.ImagePruneRequest, context) -> pb.ImagePruneResponse:
+        return prune(self.scheduler.store, self.blobs, self.worker, request.all)
 
     # ---- workers ----
 

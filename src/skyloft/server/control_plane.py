@@ -80,7 +80,7 @@ class ControlPlane:
                                       EmbeddedLink(self.scheduler), image_cache_dir())
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="api"),
                                    options=_GRPC_OPTIONS)
-        api = Api(self.scheduler, self.blobs, self.logs, self.worker.images if self.worker else None)
+        api = Api(self.scheduler, self.blobs, self.logs, self.worker)
         self._server.add_generic_rpc_handlers([generic_handler(api, self.token)])
         self.lane = LaneServer(api, self.token, os.path.join(socket_dir(home, len("lane.sock")), "lane.sock"))
         self.port = self._server.add_insecure_port(f"{host}:{port}")

@@ -131,6 +131,12 @@ class Store:
         )
         return [pb.FunctionSpec.FromString(row[0]) for row in rows]
 
+    def payload_blobs(self) -> set[str]:
+        """The blobs holding stored arguments and results."""
+        rows = self._query("SELECT args_blob FROM inputs WHERE args_blob != '' "
+                           "UNION SELECT data_blob FROM outputs WHERE data_blob != ''")
+        return {row[0] for row in rows}
+
     # ---- calls and inputs ----
 
     def get_call(self, call_id: str) -> StoredCall | None:

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -33,7 +34,7 @@ from ..records import InputRecord, ResultRecord
 from ..sockets import socket_dir
 from .blobs import BlobCache
 from .code import CodeMounts
-from .images import BuiltImage, ImageBuilder, ImageBuildFailed
+from .images import BuiltImage, ImageBuilder, ImageBuildFailed, PruneResult
 from .runtime import ContainerConfig, ContainerRuntime, Mount
 from .runtime.bubblewrap import OverlayMountError
 
@@ -140,6 +141,22 @@ class WorkerAgent:
     def shutdown(self) -> None:
         self._stopped.set()
         self.stop_all("worker shutting down")
+
+    # ---- disk ----
+
+    def prune(self, keep_images: Collection[str] | None, code: Collection[str], unused_since: float) -> PruneResult:
+        """Delete the code (manifests not in `code`, older than `unused_since`), the copies of
+        older skyloft versions and the images (see `ImageBuilder.prune`) that nothing live needs."""
+        self._code.prune(code, unused_since)
+        runtimes = os.path.join(self._home, "image-runtime")
+        for name in os.listdir(runtimes) if os.path.isdir(runtimes) else ():
+            if name != _source_fingerprint():
+                shutil.rmtree(os.path.join(runtimes, name), ignore_errors=True)
+        return self.images.prune(keep_images)
+
+    def disk_paths(self) -> list[str]:
+        """Where this worker keeps files: what `prune` frees space in."""
+        return [os.path.join(self._home, "code"), os.path.join(self._home, "image-runtime"), self.images.cache_dir]
 
     # ---- one container's life ----
 

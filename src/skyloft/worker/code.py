@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Collection
 
 from .blobs import BlobCache
 
@@ -44,3 +45,9 @@ class CodeMounts:
                     shutil.copyfile(source, dest)
             os.rename(staging, target)
             return target
+
+    def prune(self, keep: Collection[str], unused_since: float) -> None:
+        """Remove the materialized manifests not in `keep` made before `unused_since`."""
+        for entry in os.scandir(self._root):
+            if entry.name not in keep and entry.stat(follow_symlinks=False).st_mtime < unused_since:
+                shutil.rmtree(entry.path, ignore_errors=True)

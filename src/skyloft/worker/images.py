@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -47,6 +47,12 @@ class BuiltImage:
     mounts: list[list[str]] = field(default_factory=list)  # [remote dir, files manifest JSON], at start
 
 
+@dataclass
+class PruneResult:
+    images_removed: int = 0
+    files_removed: int = 0
+
+
 class ImageBuilder:
     """Builds and keeps images in a cache that every worker on the machine may share.
 
@@ -59,11 +65,13 @@ class ImageBuilder:
 
     def __init__(self, cache_dir: str, scratch_dir: str, files: BlobCache) -> None:
         self._files = files
+        self.cache_dir = cache_dir
         self._blobs = BlobStore(os.path.join(cache_dir, "blobs"))
         self.layers = LayerStore(os.path.join(cache_dir, "layers"), self._blobs)
         self._records = os.path.join(cache_dir, "images")
         self._index = os.path.join(cache_dir, "by-image")
         self._lock_files = os.path.join(cache_dir, "locks")
+        self._prune_lock = os.path.join(self._lock_files, ".prune")  # shared by builds, exclusive for prune
         self._pulled = os.path.join(cache_dir, "pulled-layers")  # OCI layer digest -> layer manifest id
         self._uv_cache = os.path.join(cache_dir, "uv-cache")
         self._scratch = scratch_dir
@@ -77,7 +85,7 @@ class ImageBuilder:
 
     def ensure(self, spec: pb.ImageSpec, log: Log) -> BuiltImage:
         """The built image, building the steps that are not cached yet."""
-        with self._lock_for(spec.image_id):
+        with self._lock_for(spec.image_id), _file_lock(self._prune_lock, shared=True):
             if spec.image_id in self._failures:
                 raise ImageBuildFailed(self._failures[spec.image_id])
             try:
@@ -88,7 +96,7 @@ class ImageBuilder:
                     self._forget(spec, exc.blob_id)
                     image = self._materialized(self._build(spec, log))
                 if not os.path.exists(os.path.join(self._index, spec.image_id + ".json")):
-                    self._index_image(spec.image_id, image)
+                    self._index_image(spec, image)
                 return image
             except ImageBuildFailed as exc:
                 self._failures[spec.image_id] = str(exc)
@@ -100,20 +108,77 @@ class ImageBuilder:
         for path in glob.glob(os.path.join(self._index, "*.json")):
             try:
                 with open(path) as f:
-                    infos.append(pb.ImageInfo(**json.load(f)))
-            except (OSError, ValueError):
+                    info = json.load(f)
+                infos.append(pb.ImageInfo(image_id=info["image_id"], n_layers=info["n_layers"],
+                                          size_bytes=info["size_bytes"], built_at=info["built_at"]))
+            except (OSError, ValueError, KeyError):
                 continue
         return sorted(infos, key=lambda info: -info.built_at)
 
-    def _index_image(self, image_id: str, image: BuiltImage) -> None:
+    def prune(self, keep_images: Collection[str] | None = None) -> PruneResult:
+        """Delete what no kept image needs; `None` keeps every built image.
+
+        Interrupted, failed and forced builds leave stored files, layers and
+        records that no image uses; with a list, the images not in it (and
+        whatever only they used) go too. No build runs meanwhile.
+        """
+        with _file_lock(self._prune_lock):
+            result = PruneResult()
+            if keep_images is not None:
+                result.images_removed = self._drop_images(set(keep_images))
+            layers = self._live_layers(keep_pulled=keep_images is None)
+            files = {entry[5] for layer in layers for entry in manifest_entries(self._blobs, layer) if entry[1] == "f"}
+            result.files_removed = self._blobs.prune(layers | files, unused_since=time.time())
+            self.layers.prune(layers)
+            self._stream([_uv_binary(), "cache", "prune", "--cache-dir", self._uv_cache], lambda line: None,
+                         "uv cache prune")
+            return result
+
+    def _drop_images(self, keep: set[str]) -> int:
+        """Remove the images not in `keep` and the step records only they use; how many went."""
+        removed, chains, unknown = 0, set(), False
+        for path in glob.glob(os.path.join(self._index, "*.json")):
+            try:
+                with open(path) as f:
+                    info = json.load(f)
+            except (OSError, ValueError):
+                info = {"image_id": ""}  # unreadable: drop it; the image is indexed again when next used
+            if info["image_id"] in keep:
+                chains.update(info.get("chains", ()))
+                unknown = unknown or "chains" not in info
+            else:
+                os.unlink(path)
+                removed += 1
+        if not unknown:  # an image indexed before its chains were recorded keeps every record
+            for path in glob.glob(os.path.join(self._records, "*.json")):
+                if os.path.basename(path)[:-len(".json")] not in chains:
+                    os.unlink(path)
+        return removed
+
+    def _live_layers(self, keep_pulled: bool) -> set[str]:
+        """The layers of every recorded step, and of every pulled-layer record (dropping those
+        of records that no step uses, unless `keep_pulled`)."""
+        layers: set[str] = set()
+        for path in glob.glob(os.path.join(self._records, "*.json")):
+            record = self._load(os.path.basename(path)[:-len(".json")])
+            layers.update(record.layers if record else ())
+        for path in glob.glob(os.path.join(self._pulled, "*")):
+            manifest_id = self._recorded_layer(path)
+            if manifest_id is not None and (keep_pulled or manifest_id in layers):
+                layers.add(manifest_id)
+            else:
+                os.unlink(path)
+        return {layer for layer in layers if self._blobs.has(layer)}
+
+    def _index_image(self, spec: pb.ImageSpec, image: BuiltImage) -> None:
         files: dict[str, int] = {}
         for layer in image.layers:
             for entry in manifest_entries(self._blobs, layer):
                 if entry[1] == "f":
                     files[entry[5]] = os.path.getsize(self._blobs.path(entry[5]))
-        info = {"image_id": image_id, "n_layers": len(image.layers), "size_bytes": sum(files.values()),
-                "built_at": time.time()}
-        _replace_file(os.path.join(self._index, image_id + ".json"), json.dumps(info))
+        info = {"image_id": spec.image_id, "n_layers": len(image.layers), "size_bytes": sum(files.values()),
+                "built_at": time.time(), "chains": _chain_ids(spec)}
+        _replace_file(os.path.join(self._index, spec.image_id + ".json"), json.dumps(info))
 
     def _materialized(self, image: BuiltImage) -> BuiltImage:
         """Make sure every layer is on disk (this reads, and checks, every stored file)."""
@@ -124,9 +189,8 @@ class ImageBuilder:
     def _forget(self, spec: pb.ImageSpec, blob_id: str) -> None:
         """Drop the records of the steps from the first whose layer held `blob_id` on, so that they
         (and only they) are built again."""
-        chain, below, stale = "", [], False
-        for step in spec.steps:
-            chain = _chain_id(chain, step)
+        below, stale = [], False
+        for chain in _chain_ids(spec):
             record = self._load(chain)
             if record is None:
                 return
@@ -146,10 +210,9 @@ class ImageBuilder:
             return self._locks.setdefault(image_id, threading.Lock())
 
     def _build(self, spec: pb.ImageSpec, log: Log) -> BuiltImage:
-        image, chain = BuiltImage(), ""
+        image = BuiltImage()
         total = len(spec.steps)
-        for number, step in enumerate(spec.steps, 1):
-            chain = _chain_id(chain, step)
+        for number, (step, chain) in enumerate(zip(spec.steps, _chain_ids(spec)), 1):
             cached = self._load(chain)
             if cached is None:
                 with _file_lock(os.path.join(self._lock_files, chain)):
@@ -326,19 +389,23 @@ def _replace_file(path: str, text: str) -> None:
 
 
 @contextmanager
-def _file_lock(path: str) -> Iterator[None]:
-    """Hold an exclusive lock on `path` (made if missing) against other processes."""
+def _file_lock(path: str, shared: bool = False) -> Iterator[None]:
+    """Hold a lock on `path` (made if missing) against other processes."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
 
 
-def _chain_id(parent: str, step: pb.ImageStep) -> str:
-    """The id of a chain of build steps: its parent chain's id and this step."""
-    return hashlib.sha256(parent.encode() + step.SerializeToString(deterministic=True)).hexdigest()
+def _chain_ids(spec: pb.ImageSpec) -> list[str]:
+    """The id of each prefix of the image's step chain: a hash of its parent's id and its last step."""
+    ids, chain = [], ""
+    for step in spec.steps:
+        chain = hashlib.sha256(chain.encode() + step.SerializeToString(deterministic=True)).hexdigest()
+        ids.append(chain)
+    return ids
 
 
 def _remove_mountpoint(upper: str, rel: str) -> None:

@@ -15,6 +15,7 @@ import shutil
 import stat
 import tempfile
 import threading
+from collections.abc import Collection
 
 from ..cas import BlobStore
 
@@ -82,6 +83,17 @@ class LayerStore:
             if not os.path.isdir(target):
                 self._materialize(manifest_id, target)
         return target
+
+    def prune(self, keep: Collection[str]) -> None:
+        """Remove the layers not in `keep` (and what interrupted materializations left), then the
+        files that no remaining layer links to. The caller makes sure no container uses them."""
+        for name in os.listdir(self._root):
+            if name != "inodes" and name not in keep:
+                shutil.rmtree(os.path.join(self._root, name), ignore_errors=True)
+        with os.scandir(self._inodes) as files:
+            for entry in files:
+                if entry.stat(follow_symlinks=False).st_nlink == 1:
+                    os.unlink(entry.path)
 
     def _materialize(self, manifest_id: str, target: str) -> None:
         entries = manifest_entries(self._blobs, manifest_id)

@@ -268,6 +268,22 @@ class ImageListResponse(_message.Message):
     images: _containers.RepeatedCompositeFieldContainer[ImageInfo]
     def __init__(self, images: _Optional[_Iterable[_Union[ImageInfo, _Mapping]]] = ...) -> None: ...
 
+class ImagePruneRequest(_message.Message):
+    __slots__ = ("all",)
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    all: bool
+    def __init__(self, all: _Optional[bool] = ...) -> None: ...
+
+class ImagePruneResponse(_message.Message):
+    __slots__ = ("images_removed", "files_removed", "bytes_freed")
+    IMAGES_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    FILES_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FREED_FIELD_NUMBER: _ClassVar[int]
+    images_removed: int
+    files_removed: int
+    bytes_freed: int
+    def __init__(self, images_removed: _Optional[int] = ..., files_removed: _Optional[int] = ..., bytes_freed: _Optional[int] = ...) -> None: ...
+
 class FunctionCreateRequest(_message.Message):
     __slots__ = ("spec",)
     SPEC_FIELD_NUMBER: _ClassVar[int]

@@ -129,6 +129,11 @@ class SkyloftStub:
                 request_serializer=skyloft_dot_v1_dot_api__pb2.Empty.SerializeToString,
                 response_deserializer=skyloft_dot_v1_dot_api__pb2.ImageListResponse.FromString,
                 _registered_method=True)
+        self.ImagePrune = channel.unary_unary(
+                '/skyloft.v1.Skyloft/ImagePrune',
+                request_serializer=skyloft_dot_v1_dot_api__pb2.ImagePruneRequest.SerializeToString,
+                response_deserializer=skyloft_dot_v1_dot_api__pb2.ImagePruneResponse.FromString,
+                _registered_method=True)
         self.WorkerSession = channel.stream_stream(
                 '/skyloft.v1.Skyloft/WorkerSession',
                 request_serializer=skyloft_dot_v1_dot_api__pb2.WorkerMessage.SerializeToString,
@@ -256,6 +261,12 @@ class SkyloftServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImagePrune(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WorkerSession(self, request_iterator, context):
         """A worker agent holds one session open for as long as it serves.
         """
@@ -360,6 +371,11 @@ def add_SkyloftServicer_to_server(servicer, server):
                     servicer.ImageList,
                     request_deserializer=skyloft_dot_v1_dot_api__pb2.Empty.FromString,
                     response_serializer=skyloft_dot_v1_dot_api__pb2.ImageListResponse.SerializeToString,
+            ),
+            'ImagePrune': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImagePrune,
+                    request_deserializer=skyloft_dot_v1_dot_api__pb2.ImagePruneRequest.FromString,
+                    response_serializer=skyloft_dot_v1_dot_api__pb2.ImagePruneResponse.SerializeToString,
             ),
             'WorkerSession': grpc.stream_stream_rpc_method_handler(
                     servicer.WorkerSession,
@@ -880,6 +896,33 @@ class Skyloft:
             '/skyloft.v1.Skyloft/ImageList',
             skyloft_dot_v1_dot_api__pb2.Empty.SerializeToString,
             skyloft_dot_v1_dot_api__pb2.ImageListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImagePrune(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/skyloft.v1.Skyloft/ImagePrune',
+            skyloft_dot_v1_dot_api__pb2.ImagePruneRequest.SerializeToString,
+            skyloft_dot_v1_dot_api__pb2.ImagePruneResponse.FromString,
             options,
             channel_credentials,
             insecure,
