@@ -214,3 +214,95 @@ def test_force_build_changes_the_id_and_imports_tolerates_local_absence():
     image = skyloft.Image.debian_slim()
     with image.imports():
         import skyloft_package_only_in_the_image  # noqa: F401
+
+
+RUN_FUNCTION_APP = """
+import time
+
+import skyloft
+
+MARKER = "RUN-TOKEN"  # a global the function uses: it travels with the function, by value
+
+
+def download(copies, *, name):
+    import os
+
+    os.makedirs("/models", exist_ok=True)
+    with open("/models/" + name, "w") as f:
+        f.write(MARKER * copies)
+    print("downloaded", name, flush=True)
+
+
+def broken():
+    raise RuntimeError("no weights at " + MARKER)
+
+
+def slow():
+    time.sleep(60)
+
+
+base = skyloft.Image.debian_slim()
+app = skyloft.App("run-function")
+
+
+@app.function(image=base.run_function(download, args=(2,), kwargs={"name": "weights.txt"}))
+def read():
+    return open("/models/weights.txt").read()
+
+
+@app.function(image=base.run_function(broken))
+def uses_broken():
+    return "unreachable"
+
+
+@app.function(image=base.run_function(slow, timeout=1))
+def uses_slow():
+    return "unreachable"
+
+
+def build_error(function):
+    try:
+        function.remote()
+    except skyloft.exception.ImageBuildError as e:
+        return str(e).replace("\\n", " ")
+    return "no error"
+
+
+@app.local_entrypoint()
+def main(errors: bool = False):
+    print("READ=" + read.remote())
+    if errors:
+        print("BROKEN=" + build_error(uses_broken))
+        print("SLOW=" + build_error(uses_slow))
+"""
+
+
+def test_run_function_writes_a_layer(cli, tmp_path):
+    token = uuid.uuid4().hex[:12]  # new images even when the session's image cache is kept
+    script = tmp_path / "run_function_app.py"
+    script.write_text(RUN_FUNCTION_APP.replace("RUN-TOKEN", token))
+
+    first = cli("run", script, "--errors", timeout=300)
+    assert first.returncode == 0, first
+    assert f"READ={token * 2}" in first.stdout, first
+    assert "RUN_FUNCTION download" in first.output and "downloaded weights.txt" in first.output, first
+    broken = first.stdout.split("BROKEN=", 1)[1].splitlines()[0]
+    assert f"RuntimeError: no weights at {token}" in broken and "run_function_app.py" in broken, broken
+    slow = first.stdout.split("SLOW=", 1)[1].splitlines()[0]
+    assert "timed out after 1 s" in slow, slow
+
+    # Same function, same arguments: the same image, not built again.
+    second = cli("run", script, timeout=120)
+    assert second.returncode == 0 and f"READ={token * 2}" in second.stdout, second
+    assert "building image" not in second.output, second
+
+
+def test_run_function_takes_plain_functions():
+    @skyloft.App("x").function()
+    def decorated():
+        pass
+
+    with pytest.raises(exc.InvalidError, match="plain Python function"):
+        skyloft.Image.debian_slim().run_function(decorated)
+    with pytest.raises(exc.InvalidError, match="gpu=.*not supported"):
+        skyloft.Image.debian_slim().run_function(print, gpu="A100")

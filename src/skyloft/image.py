@@ -7,12 +7,13 @@ step and store every file once in the content-addressed store.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -145,6 +146,29 @@ class Image:
             packages += extras[extra]
         return self.pip_install(*packages, force_build=force_build)
 
+    def run_function(self, raw_f: Callable[..., Any], *, secrets: Any = (), volumes: Any = None, gpu: Any = None,
+                     cpu: float | None = None, memory: int | None = None, timeout: float = 3600,
+                     force_build: bool = False, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
+                     **options: Any) -> Image:
+        """Call `raw_f(*args, **kwargs)` inside the image, with its Python; the files it writes become a layer.
+
+        The function travels by value, with the globals it uses; its code and arguments are part of the
+        image's id, so changing either builds the step again.
+        """
+        _refuse_unsupported("run_function", {"secrets": secrets, "volumes": volumes, "gpu": gpu, "cpu": cpu,
+                                             "memory": memory, **options})
+        if not callable(raw_f) or not hasattr(raw_f, "__code__"):
+            raise InvalidError(f"run_function takes a plain Python function, not {raw_f!r} "
+                               "(pass the function itself, not one decorated with @app.function)")
+        if not is_local():  # containers import the definition but never build it
+            return self
+        from .serialization import pickle_by_value
+
+        source_file = raw_f.__code__.co_filename  # for tracebacks: by value, the code loses its file name
+        payload = pickle_by_value(raw_f, (tuple(args), dict(kwargs or {}), source_file), "run_function")
+        return self._then("function", (base64.b64encode(payload).decode(), f"{timeout:g}", raw_f.__qualname__),
+                          force_build=force_build)
+
     def add_local_file(self, local_path: str, remote_path: str, *, copy: bool = False) -> Image:
         """Put a local file into the image: a layer (`copy=True`) or mounted at container start."""
         remote = remote_path.rstrip("/") + "/" + os.path.basename(local_path) if remote_path.endswith("/") \
@@ -232,7 +256,7 @@ class Image:
 # Modal's other builders, not built yet: they say so instead of failing later.
 _NOT_YET = {
     "from_aws_ecr", "from_gcp_artifact_registry", "micromamba",
-    "poetry_install_from_file", "copy_local_dir", "copy_local_file", "run_function", "dockerfile_commands",
+    "poetry_install_from_file", "copy_local_dir", "copy_local_file", "dockerfile_commands",
 }
 
 

@@ -54,6 +54,30 @@ def serialize(obj: Any) -> bytes:
         ) from exc
 
 
+def pickle_by_value(function: Callable[..., Any], extra: tuple[Any, ...], what: str) -> bytes:
+    """Pickle (function, *extra) with the function's own module by value, for a Python that has
+    only skyloft's runtime and not the caller's files. The bytes are the same for the same code
+    and values, so they can be part of an id."""
+    import sys
+
+    import cloudpickle
+
+    module = sys.modules.get(function.__module__)
+    by_value = module is not None and function.__module__ not in ("__main__", "builtins") \
+        and not function.__module__.startswith("skyloft") \
+        and function.__module__ not in cloudpickle.list_registry_pickle_by_value()
+    if by_value:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        return cloudpickle.dumps((function, *extra))
+    except Exception as exc:
+        raise SerializationError(f"cannot pickle {function.__qualname__} and its arguments for {what}: {exc}; "
+                                 "it may use only values that pickle (no open files, locks or clients)") from exc
+    finally:
+        if by_value:
+            cloudpickle.unregister_pickle_by_value(module)
+
+
 def deserialize(data: bytes) -> Any:
     """Unpickle bytes produced by `serialize` on the other side."""
     try:

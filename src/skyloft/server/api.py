@@ -230,7 +230,7 @@ class Api:
             yield pb.LogBatch(lines=[item])
 
     def ImageList(self, request: pb.Empty, context) -> pb.ImageListResponse:
-        return pb.ImageListResponse(images=self._image_builder().list())
+        return pb.ImageListResponse(images=self._image_builder().list_images())
 
     def ImagePrune(self, request: pb.ImagePruneRequest, context) -> pb.ImagePruneResponse:
         return prune(self.scheduler.store, self.blobs, self.worker, request.all)

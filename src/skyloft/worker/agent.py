@@ -8,9 +8,6 @@ container through a private Unix socket carrying `frames`.
 
 from __future__ import annotations
 
-import compileall
-import functools
-import hashlib
 import json
 import logging
 import os
@@ -34,6 +31,7 @@ from ..records import InputRecord, ResultRecord
 from ..sockets import socket_dir
 from .blobs import BlobCache
 from .code import CodeMounts
+from .image_runtime import ImageRuntime
 from .images import BuiltImage, ImageBuilder, ImageBuildFailed, PruneResult
 from .runtime import ContainerConfig, ContainerRuntime, Mount
 from .runtime.bubblewrap import OverlayMountError
@@ -78,12 +76,12 @@ class WorkerAgent:
         self._home = home
         self._blobs = blobs
         self._code = CodeMounts(os.path.join(home, "code"), blobs)
-        self.images = ImageBuilder(image_cache, os.path.join(home, "build"), blobs)
+        self._image_runtime = ImageRuntime(os.path.join(home, "image-runtime"))
+        self.images = ImageBuilder(image_cache, os.path.join(home, "build"), blobs, self._image_runtime)
         self.runtime = runtime
         self.link = link
         self._containers: dict[str, _Container] = {}
         self._lock = threading.Lock()
-        self._image_runtime_lock = threading.Lock()
         self._stopped = threading.Event()
         os.makedirs(os.path.join(home, "containers"), exist_ok=True)
         threading.Thread(target=self._watchdog, name="skyloft-watchdog", daemon=True).start()
@@ -148,10 +146,7 @@ class WorkerAgent:
         """Delete the code (manifests not in `code`, older than `unused_since`), the copies of
         older skyloft versions and the images (see `ImageBuilder.prune`) that nothing live needs."""
         self._code.prune(code, unused_since)
-        runtimes = os.path.join(self._home, "image-runtime")
-        for name in os.listdir(runtimes) if os.path.isdir(runtimes) else ():
-            if name != _source_fingerprint():
-                shutil.rmtree(os.path.join(runtimes, name), ignore_errors=True)
+        self._image_runtime.prune()
         return self.images.prune(keep_images)
 
     def disk_paths(self) -> list[str]:
@@ -192,7 +187,7 @@ class WorkerAgent:
         listener.listen(1)
         code_dir = self._code.materialize(c.spec.code_manifest_id) if c.spec.code_manifest_id else ""
         image = self._image_for(c)
-        runtime_source = self._image_runtime() if image.layers else _RUNTIME_SOURCE
+        runtime_source = self._image_runtime.path() if image.layers else _RUNTIME_SOURCE
         mounts = [Mount(runtime_source, "/skyloft/runtime"), Mount(c.socket_dir, "/skyloft/agent", False)]
         if code_dir:
             mounts.append(Mount(code_dir, "/skyloft/code"))
@@ -233,25 +228,6 @@ class WorkerAgent:
                                    "restart the server")
         return self.images.ensure(c.spec.image, lambda text: self.link.container_log(
             c.container_id, pb.LogLine.SYSTEM, text))
-
-    def _image_runtime(self) -> str:
-        """skyloft and the two packages it needs in a container, for images' own Python."""
-        target = os.path.join(self._home, "image-runtime", _source_fingerprint())
-        with self._image_runtime_lock:  # not self._lock: dispatch must not wait for this copy
-            if not os.path.isdir(target):
-                import cloudpickle
-                import tblib
-
-                staging = target + ".tmp"
-                shutil.rmtree(staging, ignore_errors=True)
-                ignore = shutil.ignore_patterns("__pycache__", "_proto", "server", "cli", "_client")
-                for package in (skyloft, cloudpickle, tblib):
-                    source = os.path.dirname(os.path.abspath(package.__file__))
-                    shutil.copytree(source, os.path.join(staging, os.path.basename(source)), ignore=ignore)
-                # Containers mount this read-only: compile now, or every start compiles it again.
-                compileall.compile_dir(staging, quiet=1, legacy=False)
-                os.rename(staging, target)
-        return target
 
     def _serve(self, c: _Container, listener: socket.socket) -> None:
         """Accept the container's connection, then relay its frames until it closes."""
@@ -351,18 +327,6 @@ class WorkerAgent:
                 timeout = c.spec.timeout
                 if timeout > 0 and c.inflight and now - c.busy_since > timeout:
                     self._kill(c, "timeout", graceful=False)
-
-
-@functools.lru_cache(maxsize=1)
-def _source_fingerprint() -> str:
-    """Changes whenever skyloft's own files do, so a copy of them is never stale."""
-    digest = hashlib.sha256(skyloft.__version__.encode())
-    for dirpath, dirnames, filenames in os.walk(os.path.dirname(os.path.abspath(skyloft.__file__))):
-        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-        for name in sorted(f for f in filenames if f.endswith(".py")):
-            info = os.stat(os.path.join(dirpath, name))
-            digest.update(f"{dirpath}/{name}:{info.st_size}:{info.st_mtime_ns}".encode())
-    return digest.hexdigest()[:16]
 
 
 def _current_input(socket_dir: str) -> str:

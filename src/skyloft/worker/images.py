@@ -9,12 +9,14 @@ becomes the next layer; `env` and `workdir` steps only set metadata.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import glob
 import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from .._proto import pb
 from ..cas import BlobStore, CorruptBlobError
 from .blobs import BlobCache
+from .image_runtime import ImageRuntime
 from .layers import LayerStore, ingest, manifest_entries
 from .registry import RegistryClient, RegistryError, parse_reference
 from .runtime.bubblewrap import SANDBOX_ARGS, OverlayMountError, mount_overlay, unmount_overlay
@@ -63,8 +66,9 @@ class ImageBuilder:
     for two images that share it.
     """
 
-    def __init__(self, cache_dir: str, scratch_dir: str, files: BlobCache) -> None:
+    def __init__(self, cache_dir: str, scratch_dir: str, files: BlobCache, runtime: ImageRuntime) -> None:
         self._files = files
+        self._runtime = runtime
         self.cache_dir = cache_dir
         self._blobs = BlobStore(os.path.join(cache_dir, "blobs"))
         self.layers = LayerStore(os.path.join(cache_dir, "layers"), self._blobs)
@@ -102,7 +106,7 @@ class ImageBuilder:
                 self._failures[spec.image_id] = str(exc)
                 raise
 
-    def list(self) -> list[pb.ImageInfo]:
+    def list_images(self) -> list[pb.ImageInfo]:
         """Every image built here, newest first."""
         infos = []
         for path in glob.glob(os.path.join(self._index, "*.json")):
@@ -241,6 +245,8 @@ class ImageBuilder:
                        '--system --break-system-packages --python /usr/bin/python3 -r /tmp/requirements.txt',
                        "sh", step.args[0]]
             image.layers.append(self._run_step(parent, command, log, "pip install -r requirements.txt"))
+        elif step.kind == "function":
+            image.layers.append(self._function_step(parent, base64.b64decode(step.args[0]), float(step.args[1]), log))
         elif step.kind == "copy":
             image.layers.append(self._copy_step(step.args[0], json.loads(step.args[1])))
         elif step.kind == "mount":
@@ -327,8 +333,20 @@ class ImageBuilder:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _run_step(self, parent: BuiltImage, command: list[str], log: Log, what: str) -> str:
-        """Run a command over the parent image; its changes become a layer."""
+    def _function_step(self, parent: BuiltImage, payload: bytes, timeout: float, log: Log) -> str:
+        """Call a pickled function (`Image.run_function`) with the image's Python; what it wrote is a layer."""
+        with tempfile.NamedTemporaryFile(dir=self._scratch, prefix="function-", suffix=".pkl") as f:
+            f.write(payload)
+            f.flush()
+            binds = [("--ro-bind", self._runtime.path(), "/run/skyloft/runtime"),  # /run is a tmpfs: not in the layer
+                     ("--ro-bind", f.name, "/run/skyloft/function.pkl"),
+                     ("--setenv", "PYTHONPATH", "/run/skyloft/runtime")]
+            command = ["python3", "-m", "skyloft.container.build_function", "/run/skyloft/function.pkl"]
+            return self._run_step(parent, command, log, "run_function", [a for bind in binds for a in bind], timeout)
+
+    def _run_step(self, parent: BuiltImage, command: list[str], log: Log, what: str, extra: list[str] | None = None,
+                  timeout: float | None = None) -> str:
+        """Run a command over the parent image (bubblewrap arguments `extra` added); its changes become a layer."""
         work = tempfile.mkdtemp(dir=self._scratch, prefix="step-")
         upper = os.path.join(work, "upper")
         try:
@@ -345,7 +363,7 @@ class ImageBuilder:
             argv += _host_network_settings()
             for key, value in parent.env.items():
                 argv += ["--setenv", key, value]
-            self._stream([*argv, "--", *command], log, what)
+            self._stream([*argv, *(extra or ()), "--", *command], log, what, timeout)
         finally:
             unmount_overlay(work)
         try:
@@ -355,15 +373,23 @@ class ImageBuilder:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _stream(self, argv: list[str], log: Log, what: str) -> None:
-        """Run a build command, streaming its output; raise with its tail if it fails."""
+    def _stream(self, argv: list[str], log: Log, what: str, timeout: float | None = None) -> None:
+        """Run a build command, streaming its output; raise with its tail if it fails or outlasts `timeout`."""
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        timer = threading.Timer(timeout, process.kill) if timeout else None
+        if timer is not None:
+            timer.start()
         tail: list[str] = []
         for raw in process.stdout:
             line = raw.decode("utf-8", "replace")
             tail = (tail + [line])[-30:]
             log(line)
         code = process.wait()
+        if timer is not None:
+            timer.cancel()
+            if code == -signal.SIGKILL:
+                raise ImageBuildFailed(f"image build step `{what}` timed out after {timeout:g} s "
+                                       f"(raise its timeout=):\n{''.join(tail)}")
         if code != 0:
             raise ImageBuildFailed(f"image build step `{what}` failed with exit code {code}:\n{''.join(tail)}")
 
@@ -420,6 +446,8 @@ def _remove_mountpoint(upper: str, rel: str) -> None:
 def _describe(step: pb.ImageStep) -> str:
     if step.kind == "env":
         return "ENV " + " ".join(f"{k}={v}" for k, v in sorted(step.env.items()))
+    if step.kind == "function":
+        return f"RUN_FUNCTION {step.args[2]}"
     if step.kind == "pip-requirements":
         return "PIP INSTALL -r requirements.txt sha256:" + hashlib.sha256(step.args[0].encode()).hexdigest()[:12]
     return f"{step.kind.upper()} {' '.join(step.args)}"
