@@ -4,8 +4,11 @@ A server started with `--runtime bubblewrap` runs a script whose functions
 report what they can see; the script prints one line per check.
 """
 
+import os
+import signal
 import sys
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -129,3 +132,80 @@ def test_bubblewrap_isolation_and_limits(server_factory, run_cmd_fixture, tmp_pa
     assert lines["HOG-SMALL"] == str(8 << 20)
     assert "out of memory" in lines["HOG-BIG"] and "64 MiB" in lines["HOG-BIG"], lines["HOG-BIG"]
     assert float(lines["CPU-SHARE"]) < 0.5, lines["CPU-SHARE"]
+
+
+ZYGOTE_APP = """
+import os
+import sys
+import time
+
+import skyloft
+
+app = skyloft.App("zygote")
+
+
+@app.function()
+def init_command():
+    return open("/proc/1/cmdline").read().split(chr(0))[:3]
+
+
+@app.function()
+def hold():
+    time.sleep(120)
+
+
+if __name__ == "__main__":
+    go = sys.argv[1]
+    with app.run():
+        print("FIRST=%s" % init_command.remote(), flush=True)
+        call = hold.spawn()
+        while not os.path.exists(go):
+            time.sleep(0.05)
+        try:
+            call.get(timeout=60)
+            print("HOLD=no error")
+        except skyloft.exception.Error as e:
+            print("HOLD=%s: %s" % (type(e).__name__, e))
+        print("AFTER=%s" % init_command.remote())
+"""
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _descendants(pid: int) -> list[int]:
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                children.setdefault(_parent(int(entry.name)), []).append(int(entry.name))
+            except (OSError, IndexError):
+                continue
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+@pytest.mark.timeout(180)
+def test_containers_fork_from_a_zygote_that_may_die(server_factory, procs, skyloft_cmd_fixture, tmp_path):
+    srv = server_factory(runtime="bubblewrap")
+    script = tmp_path / "zygote_app.py"
+    script.write_text(textwrap.dedent(ZYGOTE_APP))
+    app = procs([sys.executable, script, tmp_path / "go"], env=srv.env, cwd=tmp_path)
+    # A container's PID 1 is a fork of its image's warm zygote, not a new interpreter.
+    app.wait_for(r"FIRST=\['python3', '-m', 'skyloft.container.zygote'\]", timeout=120)
+    forks = {pid for pid in _descendants(srv.proc.pid)
+             if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"python3\0-m\0skyloft.container.zygote")}
+    zygotes = [pid for pid in forks if _parent(pid) not in forks]  # not a container forked from it
+    assert len(zygotes) == 1, forks
+    time.sleep(1)  # let `hold` start
+    os.kill(zygotes[0], signal.SIGKILL)
+    (tmp_path / "go").touch()
+    # Its containers die with it, and say so; the next container comes from a new zygote.
+    app.wait_for(r"HOLD=ContainerCrashError: .*SIGKILL", timeout=60)
+    app.wait_for(r"AFTER=\['python3', '-m', 'skyloft.container.zygote'\]", timeout=60)
+    assert app.wait(timeout=30) == 0, app.output()

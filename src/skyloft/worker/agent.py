@@ -34,7 +34,8 @@ from .code import CodeMounts
 from .image_runtime import ImageRuntime
 from .images import BuiltImage, ImageBuilder, ImageBuildFailed, PruneResult
 from .runtime import ContainerConfig, ContainerRuntime, Mount
-from .runtime.bubblewrap import OverlayMountError
+from .runtime.base import ContainerProcess
+from .runtime.overlay import OverlayMountError
 
 log = logging.getLogger("skyloft.worker")
 
@@ -61,7 +62,7 @@ class _Container:
     workdir: str
     socket_dir: str
     channel: FrameSocket | None = None
-    process: subprocess.Popen[bytes] | None = None
+    process: ContainerProcess | None = None
     pending: list[list[bytes]] = field(default_factory=list)
     inflight: list[str] = field(default_factory=list)
     busy_since: float = 0.0
@@ -139,6 +140,7 @@ class WorkerAgent:
     def shutdown(self) -> None:
         self._stopped.set()
         self.stop_all("worker shutting down")
+        self.runtime.close()
 
     # ---- disk ----
 
@@ -147,6 +149,7 @@ class WorkerAgent:
         older skyloft versions and the images (see `ImageBuilder.prune`) that nothing live needs."""
         self._code.prune(code, unused_since)
         self._image_runtime.prune()
+        self.runtime.release_cached()  # idle zygotes hold images' layers
         return self.images.prune(keep_images)
 
     def disk_paths(self) -> list[str]:
@@ -360,7 +363,7 @@ def _results(fields: list[bytes], blobs: BlobCache) -> list[ResultRecord]:
     return results
 
 
-def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+def _signal_group(process: ContainerProcess, sig: int) -> None:
     if process.poll() is not None:
         return
     try:

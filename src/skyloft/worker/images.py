@@ -31,7 +31,8 @@ from .blobs import BlobCache
 from .image_runtime import ImageRuntime
 from .layers import LayerStore, ingest, manifest_entries
 from .registry import RegistryClient, RegistryError, parse_reference
-from .runtime.bubblewrap import SANDBOX_ARGS, OverlayMountError, mount_overlay, unmount_overlay
+from .runtime.bubblewrap import SANDBOX_ARGS
+from .runtime.overlay import OverlayMountError, mount_overlay, unmount_overlay
 
 Log = Callable[[str], None]
 

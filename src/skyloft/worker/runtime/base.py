@@ -8,9 +8,9 @@ know which one it drives.
 
 from __future__ import annotations
 
-import subprocess
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import IO, Protocol
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,18 @@ class ContainerConfig:
     cwd: str = ""                       # working directory inside an image (default: the scratch dir)
 
 
+class ContainerProcess(Protocol):
+    """What the worker needs of a container's process (a `subprocess.Popen` has it)."""
+
+    pid: int
+    stdout: IO[bytes] | None
+    stderr: IO[bytes] | None
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 class ContainerRuntime(ABC):
     name: str
     isolated: bool
@@ -45,7 +57,7 @@ class ContainerRuntime(ABC):
         """Where the container sees `mount`."""
 
     @abstractmethod
-    def start(self, config: ContainerConfig) -> subprocess.Popen[bytes]:
+    def start(self, config: ContainerConfig) -> ContainerProcess:
         """Start the container; its stdout and stderr must be pipes."""
 
     def describe_exit(self, container_id: str, exit_code: int) -> str | None:
@@ -54,3 +66,9 @@ class ContainerRuntime(ABC):
 
     def cleanup(self, container_id: str) -> None:
         """Release what the runtime held for a container that has exited."""
+
+    def release_cached(self) -> None:
+        """Let go of what the runtime keeps between containers and can make again (e.g. before a prune)."""
+
+    def close(self) -> None:
+        """Stop whatever the runtime runs besides containers."""

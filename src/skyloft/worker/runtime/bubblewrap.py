@@ -11,14 +11,21 @@ scratch directory, the shipped code (read-only), the skyloft runtime
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 
-from .base import ContainerConfig, ContainerRuntime, Mount
+from .base import ContainerConfig, ContainerProcess, ContainerRuntime, Mount
 from .cgroups import Cgroups, detect
+from .overlay import mount_overlay, prepare_overlay, unmount_overlay
+from .zygote import Zygote, ZygoteError
+
+log = logging.getLogger("skyloft.worker.bubblewrap")
 
 # Namespaces and fresh system directories of every sandbox: containers and image build steps.
 SANDBOX_ARGS = ["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
@@ -40,6 +47,9 @@ class BubblewrapRuntime(ContainerRuntime):
         self._cgroups = cgroups if cgroups is not None else detect()
         self._limits: dict[str, tuple[int, bool]] = {}
         self._roots: dict[str, str] = {}
+        self._forked: set[str] = set()  # containers a zygote forked: their root is mounted in their namespace only
+        self._zygotes: dict[tuple[str, ...], Zygote | None] = {}  # None: that image's zygote failed to start
+        self._zygotes_lock = threading.Lock()
 
     @staticmethod
     def available() -> bool:
@@ -54,7 +64,11 @@ class BubblewrapRuntime(ContainerRuntime):
     def visible_path(self, mount: Mount) -> str:
         return mount.target if mount.absolute else _MOUNT_BASE + mount.target
 
-    def start(self, config: ContainerConfig) -> subprocess.Popen[bytes]:
+    def start(self, config: ContainerConfig) -> ContainerProcess:
+        process = self._fork_from_zygote(config)
+        return process if process is not None else self._run_bwrap(config)
+
+    def _run_bwrap(self, config: ContainerConfig) -> subprocess.Popen[bytes]:
         root = ["--ro-bind", "/", "/"]
         python = sys.executable
         if config.layers:
@@ -99,8 +113,76 @@ class BubblewrapRuntime(ContainerRuntime):
             self._cgroups.remove(container_id)
         base = self._roots.pop(container_id, None)
         if base is not None:
-            unmount_overlay(base)
+            if container_id not in self._forked:
+                unmount_overlay(base)
+            self._forked.discard(container_id)
             shutil.rmtree(base, ignore_errors=True)
+
+    def release_cached(self) -> None:
+        """Stop the zygotes that run no container (they start again when next needed)."""
+        with self._zygotes_lock:
+            idle = [key for key, zygote in self._zygotes.items() if zygote is not None and zygote.idle]
+            for key in idle:
+                zygote = self._zygotes.pop(key)
+                assert zygote is not None
+                zygote.close()
+
+    def close(self) -> None:
+        with self._zygotes_lock:
+            for zygote in self._zygotes.values():
+                if zygote is not None:
+                    zygote.close()
+            self._zygotes.clear()
+
+    def _fork_from_zygote(self, config: ContainerConfig) -> ContainerProcess | None:
+        """The container forked by its image's zygote, or None where a zygote cannot start it: limits
+        (cgroups are joined before exec) and PYTHON* settings (read when an interpreter starts) need
+        a Python of their own."""
+        runtime_dir = next((m.source for m in config.mounts if m.target == "/skyloft/runtime"), None)
+        pythonpath = config.env.get("PYTHONPATH", "")
+        if (not config.layers or config.cpu or config.memory_mb or runtime_dir is None
+                or any(k.startswith("PYTHON") and k != "PYTHONPATH" for k in config.env)):
+            return None
+        binds = [(config.workdir, _WORKDIR, False)]
+        binds += [(m.source, self.visible_path(m), m.read_only) for m in config.mounts]
+        visible = sorted({os.path.dirname(source) for source, _, _ in binds} | {os.path.dirname(config.layers[0])})
+        zygote = self._zygote((*config.layers, runtime_dir, pythonpath), config, runtime_dir, visible)
+        if zygote is None or not set(visible) <= zygote.visible:
+            return None
+        base = config.workdir + ".image"
+        root, options = prepare_overlay(base, config.layers)
+        self._roots[config.container_id] = base
+        self._forked.add(config.container_id)
+        request = {"id": config.container_id, "root": root, "overlay": options, "binds": binds,
+                   "cwd": config.cwd or _WORKDIR, "hostname": config.container_id,
+                   "env": {**config.env, "HOME": _WORKDIR}}
+        try:
+            return zygote.spawn(request)
+        except ZygoteError as exc:
+            log.warning("%s; starting container %s without it", exc, config.container_id)
+            self._forked.discard(config.container_id)
+            return None
+
+    def _zygote(self, key: tuple[str, ...], config: ContainerConfig, runtime_dir: str,
+                visible: list[str]) -> Zygote | None:
+        """The zygote of an image, started on first use (and again if it died)."""
+        with self._zygotes_lock:
+            if key in self._zygotes:
+                zygote = self._zygotes[key]
+                if zygote is None or zygote.alive:
+                    return zygote
+                zygote.close()
+            base = os.path.join(os.path.dirname(config.workdir),
+                                ".zygote-" + hashlib.sha256("\0".join(key).encode()).hexdigest()[:16])
+            env = {"PATH": config.env["PATH"], "LANG": config.env.get("LANG", "C.UTF-8"), "HOME": "/root",
+                   "PYTHONPATH": key[-1]}
+            try:
+                zygote = Zygote(base, config.layers, runtime_dir, visible, env)
+            except (ZygoteError, OSError) as exc:
+                log.warning("containers of this image start without a zygote: %s", exc)
+                zygote = None
+            self._zygotes[key] = zygote
+            return zygote
 
 
 def _python_installation_mounts() -> list[str]:
@@ -111,25 +193,3 @@ def _python_installation_mounts() -> list[str]:
         if path.startswith(("/tmp/", "/run/")) and os.path.isdir(path):
             argv += ["--ro-bind", path, path]
     return argv
-
-
-class OverlayMountError(OSError):
-    """The layers of an image could not be mounted."""
-
-
-def mount_overlay(base: str, lower_dirs: list[str]) -> str:
-    """Mount `lower_dirs` (lowest first) under a writable upper directory, all below `base`;
-    returns the merged root."""
-    root, upper, work = (os.path.join(base, name) for name in ("root", "upper", "work"))
-    for path in (root, upper, work):
-        os.makedirs(path, exist_ok=True)
-    options = f"lowerdir={':'.join(reversed(lower_dirs))},upperdir={upper},workdir={work}"
-    result = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, root],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        raise OverlayMountError(f"cannot mount the image's layers: {result.stderr.strip()}")
-    return root
-
-
-def unmount_overlay(base: str) -> None:
-    subprocess.run(["umount", os.path.join(base, "root")], check=False, capture_output=True)
