@@ -27,8 +27,11 @@ import socket
 import sys
 import traceback
 
-import skyloft  # noqa: F401 - imported here once, so that no container imports it again
-import skyloft.container.runtime  # noqa: F401
+import cloudpickle  # noqa: F401 - imported here once, so that no container imports them again
+import tblib  # noqa: F401
+
+import skyloft
+import skyloft.container.runtime
 
 _CLONE_NEWNS, _CLONE_NEWUTS, _CLONE_NEWIPC, _CLONE_NEWPID = 0x00020000, 0x04000000, 0x08000000, 0x20000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
