@@ -190,6 +190,49 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _zygotes(srv) -> list[int]:
+    """The zygotes running under a server (not the containers forked from them)."""
+    forks = set()
+    for pid in _descendants(srv.proc.pid):
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"python3\0-m\0skyloft.container.zygote"):
+                forks.add(pid)
+        except OSError:
+            continue
+    return sorted(pid for pid in forks if _parent(pid) not in forks)
+
+
+ONE_CALL_APP = """
+import skyloft
+
+app = skyloft.App("one-call")
+
+
+@app.function()
+def square(x):
+    return x * x
+
+
+if __name__ == "__main__":
+    with app.run():
+        print("SQUARE=%d" % square.remote(7))
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_zygote_outlives_the_containers_that_started_it(server_factory, run_cmd_fixture, tmp_path):
+    srv = server_factory(runtime="bubblewrap")
+    script = tmp_path / "one_call.py"
+    script.write_text(textwrap.dedent(ONE_CALL_APP))
+    first = run_cmd_fixture([sys.executable, script], env=srv.env, timeout=120, cwd=tmp_path)
+    assert first.returncode == 0 and "SQUARE=49" in first.stdout, first
+    zygotes = _zygotes(srv)
+    assert len(zygotes) == 1, zygotes  # the app and its container are gone; the image's zygote is not
+    second = run_cmd_fixture([sys.executable, script], env=srv.env, timeout=120, cwd=tmp_path)
+    assert second.returncode == 0 and "SQUARE=49" in second.stdout, second
+    assert _zygotes(srv) == zygotes
+
+
 @pytest.mark.timeout(180)
 def test_containers_fork_from_a_zygote_that_may_die(server_factory, procs, skyloft_cmd_fixture, tmp_path):
     srv = server_factory(runtime="bubblewrap")
@@ -198,10 +241,8 @@ def test_containers_fork_from_a_zygote_that_may_die(server_factory, procs, skylo
     app = procs([sys.executable, script, tmp_path / "go"], env=srv.env, cwd=tmp_path)
     # A container's PID 1 is a fork of its image's warm zygote, not a new interpreter.
     app.wait_for(r"FIRST=\['python3', '-m', 'skyloft.container.zygote'\]", timeout=120)
-    forks = {pid for pid in _descendants(srv.proc.pid)
-             if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"python3\0-m\0skyloft.container.zygote")}
-    zygotes = [pid for pid in forks if _parent(pid) not in forks]  # not a container forked from it
-    assert len(zygotes) == 1, forks
+    zygotes = _zygotes(srv)
+    assert len(zygotes) == 1, zygotes
     time.sleep(1)  # let `hold` start
     os.kill(zygotes[0], signal.SIGKILL)
     (tmp_path / "go").touch()

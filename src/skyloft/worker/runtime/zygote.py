@@ -66,8 +66,10 @@ class Zygote:
         self.alive = True
         root = mount_overlay(base, layers)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # No --die-with-parent: it follows the thread that started the zygote, not the worker. The
+        # zygote ends when the worker closes its socket (or dies), and its containers with it.
         argv = ["bwrap", "--bind", root, "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-                "--tmpfs", "/run", "--die-with-parent", "--ro-bind", runtime_dir, "/run/skyloft/runtime"]
+                "--tmpfs", "/run", "--ro-bind", runtime_dir, "/run/skyloft/runtime"]
         for path in sorted(self.visible):
             argv += ["--bind", path, path]
         argv += ["--", "python3", "-m", "skyloft.container.zygote", str(theirs.fileno())]
