@@ -58,6 +58,17 @@ def test_uncapped_scales_out():
     assert len(set(ids)) >= 2, ids
 
 
+def test_running_inputs_hold_their_containers():
+    """Inputs that run for a while keep their containers busy: the queue behind them gets new ones."""
+    from skyloft.server.autoscaler import Limits, Load, desired_containers
+
+    limits = Limits(min_containers=0, max_containers=100, buffer_containers=0)
+    assert desired_containers(Load(queued=4, busy=96, est_duration_s=0.5), limits, current=96) == 100
+    # Inputs that finish at once: the busy containers drain the queue themselves.
+    assert desired_containers(Load(queued=4, busy=96, est_duration_s=0.0001), limits, current=96) == 96
+    assert desired_containers(Load(queued=1000, busy=1, est_duration_s=0.001), limits, current=1) == 2
+
+
 def test_buffer_containers_accepted():
     assert list(buffered.map(range(5))) == [1, 2, 3, 4, 5]
 

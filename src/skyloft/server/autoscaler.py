@@ -2,10 +2,11 @@
 
 The policy is Modal's: keep `min_containers` warm, add `buffer_containers`
 under load, never exceed `max_containers`, and stop containers idle for
-`scaledown_window`. Within those bounds we size for draining the queue in
-about `DRAIN_TARGET_S`, estimating an input's duration from the running
-average of finished inputs or, before any has finished, from how long the
-oldest running one has been going.
+`scaledown_window`. Within those bounds we size for finishing the queued and
+running inputs in about `DRAIN_TARGET_S` (a running input holds its container,
+so it counts as work, not as capacity), estimating an input's duration from
+the running average of finished inputs or, before any has finished, from how
+long the oldest running one has been going.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ def desired_containers(load: Load, limits: Limits, current: int) -> int:
     """
     needed = 0
     if load.queued:
-        needed = max(1, math.ceil(load.queued * load.est_duration_s / DRAIN_TARGET_S))
-        needed = min(needed, load.queued + load.busy)
+        work = load.queued + load.busy
+        needed = min(work, max(1, math.ceil(work * load.est_duration_s / DRAIN_TARGET_S)))
     demand = max(load.busy, needed)
     if demand:
         demand += limits.buffer_containers
