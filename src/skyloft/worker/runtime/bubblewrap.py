@@ -146,7 +146,9 @@ class BubblewrapRuntime(ContainerRuntime):
         binds = [(config.workdir, _WORKDIR, False)]
         binds += [(m.source, self.visible_path(m), m.read_only) for m in config.mounts]
         visible = sorted({os.path.dirname(source) for source, _, _ in binds} | {os.path.dirname(config.layers[0])})
-        zygote = self._zygote((*config.layers, runtime_dir, pythonpath), config, runtime_dir, visible)
+        # What the zygote's interpreter was started with: the image, skyloft's copy, PATH and PYTHONPATH.
+        key = (*config.layers, runtime_dir, config.env.get("PATH", ""), pythonpath)
+        zygote = self._zygote(key, config, runtime_dir, visible)
         if zygote is None or not set(visible) <= zygote.visible:
             return None
         base = config.workdir + ".image"
@@ -174,7 +176,7 @@ class BubblewrapRuntime(ContainerRuntime):
                 zygote.close()
             base = os.path.join(os.path.dirname(config.workdir),
                                 ".zygote-" + hashlib.sha256("\0".join(key).encode()).hexdigest()[:16])
-            env = {"PATH": config.env["PATH"], "LANG": config.env.get("LANG", "C.UTF-8"), "HOME": "/root",
+            env = {"PATH": key[-2], "LANG": config.env.get("LANG", "C.UTF-8"), "HOME": "/root",
                    "PYTHONPATH": key[-1]}
             try:
                 zygote = Zygote(base, config.layers, runtime_dir, visible, env)
