@@ -105,10 +105,12 @@ def _serve_function(request: dict, out: int, err: int) -> None:
     code = 0
     try:
         skyloft.container.runtime.main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        if not isinstance(exc.code, int) and exc.code is not None:
+    except SystemExit as exc:  # as the interpreter ends: an int is the code, anything else is printed
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
             print(exc.code, file=sys.stderr)
+            code = 1
     except BaseException:  # noqa: BLE001 - what a Python process would print before exiting with 1
         traceback.print_exc()
         code = 1

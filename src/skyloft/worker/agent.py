@@ -154,7 +154,7 @@ class WorkerAgent:
 
     def disk_paths(self) -> list[str]:
         """Where this worker keeps files: what `prune` frees space in."""
-        return [os.path.join(self._home, "code"), os.path.join(self._home, "image-runtime"), self.images.cache_dir]
+        return [os.path.join(self._home, "code"), self._image_runtime.root, self.images.cache_dir]
 
     # ---- one container's life ----
 

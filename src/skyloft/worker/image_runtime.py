@@ -20,12 +20,12 @@ import skyloft
 
 class ImageRuntime:
     def __init__(self, root: str) -> None:
-        self._root = root
+        self.root = root
         self._lock = threading.Lock()
 
     def path(self) -> str:
         """The copy for this version of skyloft, made on first use."""
-        target = os.path.join(self._root, _source_fingerprint())
+        target = os.path.join(self.root, _source_fingerprint())
         with self._lock:
             if not os.path.isdir(target):
                 self._copy(target)
@@ -33,16 +33,16 @@ class ImageRuntime:
 
     def prune(self) -> None:
         """Remove the copies of other versions of skyloft."""
-        for name in os.listdir(self._root) if os.path.isdir(self._root) else ():
+        for name in os.listdir(self.root) if os.path.isdir(self.root) else ():
             if name != _source_fingerprint():
-                shutil.rmtree(os.path.join(self._root, name), ignore_errors=True)
+                shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
 
     def _copy(self, target: str) -> None:
         import cloudpickle
         import tblib
 
-        os.makedirs(self._root, exist_ok=True)
-        staging = tempfile.mkdtemp(dir=self._root, prefix=".tmp-")
+        os.makedirs(self.root, exist_ok=True)
+        staging = tempfile.mkdtemp(dir=self.root, prefix=".tmp-")
         ignore = shutil.ignore_patterns("__pycache__", "_proto", "server", "cli", "_client")
         for package in (skyloft, cloudpickle, tblib):
             source = os.path.dirname(os.path.abspath(package.__file__))

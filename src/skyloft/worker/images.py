@@ -29,7 +29,7 @@ from .._proto import pb
 from ..cas import BlobStore, CorruptBlobError
 from .blobs import BlobCache
 from .image_runtime import ImageRuntime
-from .layers import LayerStore, ingest, manifest_entries
+from .layers import LayerStore, ingest, layer_files, manifest_entries
 from .registry import RegistryClient, RegistryError, parse_reference
 from .runtime.bubblewrap import SANDBOX_ARGS
 from .runtime.overlay import OverlayMountError, mount_overlay, unmount_overlay
@@ -132,7 +132,7 @@ class ImageBuilder:
             if keep_images is not None:
                 result.images_removed = self._drop_images(set(keep_images))
             layers = self._live_layers(keep_pulled=keep_images is None)
-            files = {entry[5] for layer in layers for entry in manifest_entries(self._blobs, layer) if entry[1] == "f"}
+            files = {blob_id for layer in layers for blob_id in layer_files(self._blobs, layer)}
             result.files_removed = self._blobs.prune(layers | files, unused_since=time.time())
             self.layers.prune(layers)
             self._stream([_uv_binary(), "cache", "prune", "--cache-dir", self._uv_cache], lambda line: None,
@@ -176,12 +176,8 @@ class ImageBuilder:
         return {layer for layer in layers if self._blobs.has(layer)}
 
     def _index_image(self, spec: pb.ImageSpec, image: BuiltImage) -> None:
-        files: dict[str, int] = {}
-        for layer in image.layers:
-            for entry in manifest_entries(self._blobs, layer):
-                if entry[1] == "f":
-                    files[entry[5]] = os.path.getsize(self._blobs.path(entry[5]))
-        info = {"image_id": spec.image_id, "n_layers": len(image.layers), "size_bytes": sum(files.values()),
+        files = {blob_id for layer in image.layers for blob_id in layer_files(self._blobs, layer)}
+        info = {"image_id": spec.image_id, "n_layers": len(image.layers), "size_bytes": sum(os.path.getsize(self._blobs.path(blob_id)) for blob_id in files),
                 "built_at": time.time(), "chains": _chain_ids(spec)}
         _replace_file(os.path.join(self._index, spec.image_id + ".json"), json.dumps(info))
 
@@ -208,7 +204,7 @@ class ImageBuilder:
         """Whether the layer is, or lists, the blob (a layer whose manifest is gone holds it too)."""
         if layer == blob_id or not self._blobs.has(layer):
             return True
-        return any(entry[1] == "f" and entry[5] == blob_id for entry in manifest_entries(self._blobs, layer))
+        return blob_id in layer_files(self._blobs, layer)
 
     def _lock_for(self, image_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -315,7 +311,7 @@ class ImageBuilder:
             return None
         if not self._blobs.has(manifest_id):
             return None
-        files = [entry[5] for entry in manifest_entries(self._blobs, manifest_id) if entry[1] == "f"]
+        files = layer_files(self._blobs, manifest_id)
         return manifest_id if all(self._blobs.has(blob_id) for blob_id in files) else None
 
     def _has_python(self, layer: str) -> bool:
@@ -339,11 +335,10 @@ class ImageBuilder:
         with tempfile.NamedTemporaryFile(dir=self._scratch, prefix="function-", suffix=".pkl") as f:
             f.write(payload)
             f.flush()
-            binds = [("--ro-bind", self._runtime.path(), "/run/skyloft/runtime"),  # /run is a tmpfs: not in the layer
-                     ("--ro-bind", f.name, "/run/skyloft/function.pkl"),
-                     ("--setenv", "PYTHONPATH", "/run/skyloft/runtime")]
+            extra = ["--ro-bind", self._runtime.path(), "/run/skyloft/runtime",  # /run is a tmpfs: not in the layer
+                     "--ro-bind", f.name, "/run/skyloft/function.pkl", "--setenv", "PYTHONPATH", "/run/skyloft/runtime"]
             command = ["python3", "-m", "skyloft.container.build_function", "/run/skyloft/function.pkl"]
-            return self._run_step(parent, command, log, "run_function", [a for bind in binds for a in bind], timeout)
+            return self._run_step(parent, command, log, "run_function", extra, timeout)
 
     def _run_step(self, parent: BuiltImage, command: list[str], log: Log, what: str, extra: list[str] | None = None,
                   timeout: float | None = None) -> str:

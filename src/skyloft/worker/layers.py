@@ -41,6 +41,11 @@ def manifest_entries(blobs: BlobStore, manifest_id: str) -> list[list]:
     return json.loads(blobs.get(manifest_id))["entries"]
 
 
+def layer_files(blobs: BlobStore, manifest_id: str) -> list[str]:
+    """The blob ids of the regular files a layer holds."""
+    return [entry[5] for entry in manifest_entries(blobs, manifest_id) if entry[1] == "f"]
+
+
 def _entry(path: str, rel: str, blobs: BlobStore) -> list | None:
     info = os.lstat(path)
     mode, owner = stat.S_IMODE(info.st_mode), (info.st_uid, info.st_gid)

@@ -47,7 +47,6 @@ class BubblewrapRuntime(ContainerRuntime):
         self._cgroups = cgroups if cgroups is not None else detect()
         self._limits: dict[str, tuple[int, bool]] = {}
         self._roots: dict[str, str] = {}
-        self._forked: set[str] = set()  # containers a zygote forked: their root is mounted in their namespace only
         self._zygotes: dict[tuple[str, ...], Zygote | None] = {}  # None: that image's zygote failed to start
         self._zygotes_lock = threading.Lock()
 
@@ -113,9 +112,8 @@ class BubblewrapRuntime(ContainerRuntime):
             self._cgroups.remove(container_id)
         base = self._roots.pop(container_id, None)
         if base is not None:
-            if container_id not in self._forked:
+            if os.path.ismount(os.path.join(base, "root")):  # not for a zygote's child: mounted in its namespace
                 unmount_overlay(base)
-            self._forked.discard(container_id)
             shutil.rmtree(base, ignore_errors=True)
 
     def release_cached(self) -> None:
@@ -154,7 +152,6 @@ class BubblewrapRuntime(ContainerRuntime):
         base = config.workdir + ".image"
         root, options = prepare_overlay(base, config.layers)
         self._roots[config.container_id] = base
-        self._forked.add(config.container_id)
         request = {"id": config.container_id, "root": root, "overlay": options, "binds": binds,
                    "cwd": config.cwd or _WORKDIR, "hostname": config.container_id,
                    "env": {**config.env, "HOME": _WORKDIR}}
@@ -162,7 +159,6 @@ class BubblewrapRuntime(ContainerRuntime):
             return zygote.spawn(request)
         except ZygoteError as exc:
             log.warning("%s; starting container %s without it", exc, config.container_id)
-            self._forked.discard(config.container_id)
             return None
 
     def _zygote(self, key: tuple[str, ...], config: ContainerConfig, runtime_dir: str,
