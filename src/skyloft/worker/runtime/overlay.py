@@ -29,5 +29,7 @@ def mount_overlay(base: str, lower_dirs: list[str]) -> str:
     return root
 
 
-def unmount_overlay(base: str) -> None:
-    subprocess.run(["umount", os.path.join(base, "root")], check=False, capture_output=True)
+def unmount_overlay(base: str, lazy: bool = False) -> None:
+    """Unmount the overlay below `base`; `lazy` detaches it here while the namespaces using it keep it."""
+    subprocess.run(["umount", *(["--lazy"] if lazy else []), os.path.join(base, "root")], check=False,
+                   capture_output=True)

@@ -90,6 +90,8 @@ class Zygote:
             self.close()
             raise ZygoteError(f"the image's zygote did not start: {error[-2000:]}")
         self._channel.settimeout(None)
+        # The zygote's namespace holds its root now: the worker's mount would only outlive a crash.
+        unmount_overlay(base, lazy=True)
         threading.Thread(target=self._read, name="zygote-reader", daemon=True).start()
         threading.Thread(target=self._log_stderr, name="zygote-stderr", daemon=True).start()
 
@@ -170,5 +172,5 @@ class Zygote:
         if self._process.poll() is None:
             self._process.kill()
         self._process.wait()
-        unmount_overlay(self._base)
+        unmount_overlay(self._base)  # still mounted here if the zygote never got ready
         shutil.rmtree(self._base, ignore_errors=True)
